@@ -1,0 +1,82 @@
+"""Pool backend: a local pool of worker processes (multiprocessing).
+
+The frozen input reaches each worker once, through the pool initializer;
+afterwards only ranges of run indices go out and columns come back.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+from typing import Iterator
+
+from ..engine import BatchResult, BatchSource, FrozenInput, Worker
+from .base import Backend
+
+_WORKER: Worker | None = None
+
+
+def _init(frozen: FrozenInput) -> None:
+    global _WORKER
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _WORKER = Worker(frozen)
+
+
+def _run(batch: range) -> BatchResult:
+    return _WORKER.run_batch(batch)
+
+
+class PoolBackend(Backend):
+    """Runs batches on ``ncores`` local processes (default: all cores).
+
+    Uses the ``fork`` start method where available, else ``spawn``.
+    """
+
+    name = "pool"
+
+    def __init__(self, ncores: int | None = None):
+        super().__init__(ncores or os.cpu_count() or 1)
+        self._pool = None
+
+    @property
+    def workers(self) -> int:
+        return self.ncores
+
+    def start(self, frozen: FrozenInput) -> None:
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        ctx = mp.get_context(method)
+        self._pool = ctx.Pool(self.ncores, initializer=_init, initargs=(frozen,))
+
+    def run(self, source: BatchSource) -> Iterator[BatchResult]:
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        inflight = 0
+
+        def submit() -> bool:
+            batch = source.next()
+            if batch is None:
+                return False
+            self._pool.apply_async(_run, (batch,), callback=done.put,
+                                   error_callback=lambda e: done.put(e))
+            return True
+
+        for _ in range(2 * self.workers):  # keep every worker busy while results travel
+            if not submit():
+                break
+            inflight += 1
+        while inflight:
+            result = done.get()
+            inflight -= 1
+            if isinstance(result, BaseException):
+                raise result
+            if submit():
+                inflight += 1
+            yield result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None

@@ -1,0 +1,59 @@
+"""The ``python -m hpcpet`` command line: one module per verb in ``hpcpet.commands``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from ._version import __version__
+from .errors import HpcpetError
+
+#: verbs, each a module in hpcpet.commands with ``add_parser(subparsers)``
+VERBS = ["run", "info"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every verb."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hpcpet",
+        description="Run huge parameter explorations into one HDF5 file.")
+    parser.add_argument("--version", action="version", version=f"hpcpet {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in VERBS:
+        importlib.import_module(f"hpcpet.commands.{verb.replace('-', '_')}").add_parser(sub)
+    return parser
+
+
+def run_cli(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the verb; return the exit code.
+
+    Errors in the user's input print one line (``hpcpet: error: ...``) and
+    give exit code 2, without a traceback.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except HpcpetError as exc:
+        print(f"hpcpet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hpcpet: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point. In an experiment file, ``hpcpet.main()`` runs that file.
+
+    ``python experiment.py -o out.h5 [run options]`` is the same as
+    ``python -m hpcpet run experiment.py -o out.h5 [run options]``.
+    """
+    if argv is None:
+        argv = sys.argv[1:]
+        main_mod = sys.modules.get("__main__")
+        main_file = getattr(main_mod, "__file__", None)
+        if main_file and not main_file.endswith(("__main__.py",)) and hasattr(main_mod, "run") \
+                and hasattr(main_mod, "build"):
+            argv = ["run", main_file, *argv]
+    sys.exit(run_cli(argv))

@@ -1,0 +1,69 @@
+"""``info``: summarise a results file."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="summarise a results file")
+    p.add_argument("file", help="results file")
+    p.set_defaults(func=main)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return str(n)
+
+
+def _range(col: np.ndarray) -> str:
+    vals = np.unique(col) if col.ndim == 1 else None
+    if vals is None:
+        return f"{len(col)} values of shape {col.shape[1:]}"
+    if len(vals) <= 6:
+        return ", ".join(map(str, vals.tolist()))
+    if vals.dtype.kind in "iuf":
+        return f"{len(vals)} values in [{vals.min()}, {vals.max()}]"
+    return f"{len(vals)} distinct values"
+
+
+def main(args) -> int:
+    from ..loading import load
+
+    with load(args.file) as traj:
+        status = traj.status
+        done, failed = int((status == 1).sum()), int((status == 2).sum())
+        m = traj.meta
+        print(f"file:        {traj.path} ({_human(traj.file_size())})")
+        print(f"trajectory:  {traj.name}" + (f" - {traj.comment}" if traj.comment else ""))
+        print(f"runs:        {len(traj)} total, {done} completed, {failed} failed, "
+              f"{len(traj) - done - failed} pending")
+        print(f"set size:    {traj.set_size}")
+        if m.get("experiment_path"):
+            print(f"experiment:  {m['experiment_path']}" +
+                  (f" (git {m['git_commit']})" if m.get("git_commit") else ""))
+        print(f"created:     {m.get('created', '?')}   ended: {m.get('ended', '-')}")
+        print(f"versions:    hpcpet {m.get('hpcpet_version')}, numpy {m.get('numpy_version')}, "
+              f"h5py {m.get('h5py_version')}, HDF5 {m.get('hdf5_version')}")
+        print("parameters:")
+        explored = traj.explored
+        comments = traj.comments
+        for name, value in traj.parameters.items():
+            line = f"  {name} = {value.tolist() if hasattr(value, 'tolist') else value!r}"
+            if name in explored:
+                line += f"  explored: {_range(explored[name])}"
+            if comments.get(name):
+                line += f"  # {comments[name]}"
+            print(line)
+        print(f"exploration: {traj.exploration_kind} {' x '.join(map(str, traj.shape))}")
+        print("results:")
+        results = traj.results
+        if not results:
+            print("  (none)")
+        for name, d in results.items():
+            shape = "" if d.get("shape") in (None, []) else f" shape {tuple(d['shape'])}"
+            comment = f"  # {d['comment']}" if d.get("comment") else ""
+            print(f"  {name}: {d['kind']} {d['dtype']}{shape}{comment}")
+    return 0

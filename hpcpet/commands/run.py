@@ -1,0 +1,61 @@
+"""``run``: run an experiment file into a results file."""
+from __future__ import annotations
+
+import argparse
+
+from ..backends import BACKENDS
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``resume``: how to execute."""
+    p.add_argument("--backend", default="auto", choices=[*BACKENDS, "auto"],
+                   help="where runs execute; auto = mpi under a multi-rank mpiexec, else serial")
+    p.add_argument("--ncores", type=int, default=None, help="worker processes for pool and scoop")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="runs per batch (default: adaptive to run duration)")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first run that raises")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--progress", choices=["auto", "bar", "log", "quiet"], default="auto",
+                   help="bar on a terminal, a line every few percent in logs (default auto)")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run an experiment file",
+                       description="Run every run of EXPERIMENT's exploration into OUT.")
+    p.add_argument("experiment", help="Python file with build(traj) and run(traj)")
+    p.add_argument("-o", "--output", required=True, help="results file (HDF5) to create")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--set-size", type=int, default=1000, help="runs per $set bucket (default 1000)")
+    add_run_options(p)
+    p.set_defaults(func=main)
+
+
+def progress_mode(args) -> str:
+    """The progress mode from ``--quiet`` and ``--progress``."""
+    return "quiet" if args.quiet else args.progress
+
+
+def main(args) -> int:
+    from ..environment import Environment
+    from ..experiment import load_experiment
+    from ..trajectory import Trajectory
+    from ..backends import get_backend
+    from ..errors import HpcpetError
+
+    exp = load_experiment(args.experiment)
+    if args.ncores is not None and args.ncores < 1:
+        raise HpcpetError(f"--ncores must be >= 1, got {args.ncores}")
+    backend = get_backend(args.backend, args.ncores)
+    import os
+
+    traj = Trajectory(name=os.path.splitext(os.path.basename(exp.path))[0])
+    if backend.is_master:
+        exp.build(traj)
+    env = Environment(traj, args.output, backend=backend, set_size=args.set_size,
+                      overwrite=args.overwrite, progress=progress_mode(args),
+                      fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp)
+    summary = env.run(exp.run)
+    if summary is not None:
+        env.log(str(summary))
+        return 3 if summary.interrupted else 0
+    return 0

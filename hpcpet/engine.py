@@ -1,0 +1,223 @@
+"""The engine: runs batches of runs in workers and hands their results to the writer.
+
+Data flow::
+
+    master: BatchSource --(range of run indices)--> backend --> Worker.run_batch
+    master: Engine.run <--(BatchResult)-- backend
+            Engine.run --> Writer.write (the only writer)
+
+A backend only moves batches and results; the :class:`Worker` does the
+runs, the writer does the storing.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+import numpy as np
+
+from .columns import Column, ResultTypeError, encode
+from .experiment import load_experiment
+from .trajectory import Trajectory
+
+PENDING, DONE, FAILED = 0, 1, 2
+RETURN_NAME = "return"
+
+
+@dataclass
+class FrozenInput:
+    """Everything a worker needs, sent once per worker.
+
+    When the run function comes from an experiment file, it travels as the
+    file's path and is re-imported in the worker, so workers in other
+    processes (spawn, MPI, SCOOP) can rebuild it.
+    """
+
+    trajectory: Trajectory
+    function: Optional[Callable]
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    experiment: Optional[str] = None
+    fail_fast: bool = False
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if self.experiment is not None:
+            state["function"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.function is None and self.experiment is not None:
+            self.function = load_experiment(self.experiment).run
+
+
+@dataclass
+class BatchResult:
+    """What a worker sends back for one batch of runs ``start .. stop-1``."""
+
+    start: int
+    stop: int
+    status: np.ndarray  # uint8, DONE or FAILED per run
+    columns: dict[str, Column]
+    errors: dict[int, str]
+    comments: dict[str, str]
+    seconds: float
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def _explored_lists(columns: dict[str, np.ndarray]) -> list[list]:
+    return [c.tolist() if c.ndim == 1 else list(c) for c in columns.values()]
+
+
+class Worker:
+    """Runs batches with a frozen input; one per process."""
+
+    def __init__(self, frozen: FrozenInput):
+        self.frozen = frozen
+        self.traj = frozen.trajectory
+        self.exploration = self.traj.exploration
+
+    def run_batch(self, batch: range) -> BatchResult:
+        """Run every run of ``batch`` and gather their results into columns."""
+        t0 = time.perf_counter()
+        start, stop = batch.start, batch.stop
+        n = stop - start
+        traj, fn = self.traj, self.frozen.function
+        args, kwargs = self.frozen.args, self.frozen.kwargs
+        cols = self.exploration.columns(start, stop)
+        names = list(cols)
+        values, results = traj._values, traj._results
+        out: dict[str, list] = {}
+        status = np.full(n, DONE, np.uint8)
+        errors: dict[int, str] = {}
+        for k, (i, row) in enumerate(zip(range(start, stop), zip(*_explored_lists(cols)))):
+            values.update(zip(names, row))
+            traj.index = i
+            try:
+                ret = fn(traj, *args, **kwargs)
+            except Exception as exc:  # a failing run never stops the exploration
+                status[k] = FAILED
+                errors[i] = "".join(traceback.format_exception(exc))
+                results.clear()
+                for col in out.values():
+                    col.append(None)
+                if self.frozen.fail_fast:
+                    status[k + 1:] = PENDING
+                    for col in out.values():
+                        col.extend([None] * (n - k - 1))
+                    break
+                continue
+            if ret is not None:
+                results[RETURN_NAME] = ret
+            for name, v in results.items():
+                col = out.get(name)
+                if col is None:
+                    col = out[name] = [None] * k
+                col.append(v)
+            if len(results) != len(out):
+                for col in out.values():
+                    if len(col) == k:
+                        col.append(None)
+            results.clear()
+        traj.index = None
+        columns = {}
+        for name, vals in out.items():
+            try:
+                columns[name] = encode(vals)
+            except ResultTypeError as exc:
+                for k, v in enumerate(vals):
+                    if v is not None:
+                        status[k] = FAILED
+                        errors[start + k] = f"ResultTypeError: result {name!r}: {exc}"
+        comments = dict(traj._comments)
+        traj._comments.clear()
+        return BatchResult(start, stop, status, columns, errors, comments, time.perf_counter() - t0)
+
+
+class BatchSource:
+    """Hands out contiguous batches of pending runs, sized to their measured duration.
+
+    Batches start small to measure how long a run takes, then grow so that
+    a batch takes about ``target_seconds`` (keeping dispatch overhead small),
+    but shrink near the end so that no worker idles while others finish.
+
+    Parameters
+    ----------
+    todo : numpy.ndarray
+        Sorted indices of the runs to do.
+    workers : int
+        Number of workers pulling batches.
+    set_size : int
+        Bucket size; large batches are cut at bucket boundaries.
+    batch_size : int, optional
+        A fixed batch size instead of the adaptive one.
+    """
+
+    def __init__(self, todo: np.ndarray, workers: int, set_size: int = 1000,
+                 target_seconds: float = 0.05, batch_size: int | None = None,
+                 max_batch: int = 100_000):
+        self.workers = max(1, workers)
+        self.set_size = set_size
+        self.target = target_seconds
+        self.fixed = batch_size
+        self.max_batch = max_batch
+        self.per_run: float | None = None
+        self.remaining = int(len(todo))
+        self.stopped = False
+        self._ranges = self._contiguous(np.asarray(todo, np.int64))
+        self._pos = 0  # into _ranges
+
+    @staticmethod
+    def _contiguous(todo: np.ndarray) -> list[list[int]]:
+        if len(todo) == 0:
+            return []
+        breaks = np.flatnonzero(np.diff(todo) != 1) + 1
+        starts = np.concatenate([[0], breaks])
+        ends = np.concatenate([breaks, [len(todo)]])
+        return [[int(todo[s]), int(todo[e - 1]) + 1] for s, e in zip(starts, ends)]
+
+    def size(self) -> int:
+        """How many runs the next batch should hold."""
+        if self.fixed:
+            return self.fixed
+        if self.per_run is None:
+            return 16
+        want = int(self.target / max(self.per_run, 1e-9))
+        if self.workers > 1:  # leave work for everyone at the end
+            want = min(want, max(1, self.remaining // (4 * self.workers)))
+        return max(1, min(want, self.max_batch))
+
+    def next(self) -> range | None:
+        """The next batch, or None when all runs are handed out or :meth:`stop` was called."""
+        if self.stopped or self._pos >= len(self._ranges):
+            return None
+        lo, hi = self._ranges[self._pos]
+        size = self.size()
+        stop = min(hi, lo + size)
+        if size >= self.set_size and stop < hi:  # cut big batches at bucket boundaries
+            aligned = (stop // self.set_size) * self.set_size
+            if aligned > lo:
+                stop = aligned
+        if stop >= hi:
+            self._pos += 1
+        else:
+            self._ranges[self._pos][0] = stop
+        self.remaining -= stop - lo
+        return range(lo, stop)
+
+    def __iter__(self):
+        return iter(self.next, None)
+
+    def observe(self, result: BatchResult) -> None:
+        """Learn the per-run duration from a finished batch."""
+        per = result.seconds / max(1, len(result))
+        self.per_run = per if self.per_run is None else 0.7 * self.per_run + 0.3 * per
+
+    def stop(self) -> None:
+        """Hand out no more batches."""
+        self.stopped = True

@@ -1,0 +1,180 @@
+"""The environment: runs a trajectory's exploration with a backend into one file."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .backends import Backend, get_backend
+from .engine import DONE, FAILED, BatchSource, FrozenInput
+from .errors import HpcpetError
+from .experiment import Experiment, git_commit
+from .progress import Progress
+from .trajectory import Trajectory
+from .writer import Writer
+
+
+@dataclass
+class Summary:
+    """What a call to :meth:`Environment.run` did."""
+
+    path: str
+    n_runs: int
+    done: int
+    failed: int
+    pending: int
+    ran: int
+    seconds: float
+    interrupted: bool = False
+
+    @property
+    def rate(self) -> float:
+        """Runs per second in this session."""
+        return self.ran / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        s = (f"{self.path}: {self.done}/{self.n_runs} runs done, {self.failed} failed, "
+             f"{self.pending} pending ({self.ran} runs in {self.seconds:.2f} s, {self.rate:,.0f} runs/s)")
+        return s
+
+
+@contextmanager
+def _stop_on_signals(source: BatchSource, log) -> Iterator[None]:
+    """First SIGINT/SIGTERM: hand out no more batches; second: stop at once."""
+    def handler(signum, frame):
+        if source.stopped:
+            raise KeyboardInterrupt
+        source.stop()
+        log(f"received {signal.Signals(signum).name}: finishing running batches and saving; "
+            "send again to stop at once")
+
+    old = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+class Environment:
+    """Runs every run of a trajectory and stores the results in one HDF5 file.
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+        Parameters and exploration; frozen when :meth:`run` starts.
+    filename : str
+        The results file to create.
+    backend : str or Backend
+        ``serial``, ``pool``, ``scoop``, ``mpi`` or ``auto``.
+    ncores : int, optional
+        Worker processes for ``pool`` and ``scoop``.
+    set_size : int
+        Runs per ``$set`` bucket (default 1000).
+    overwrite : bool
+        Replace an existing file instead of refusing.
+    progress : str
+        ``auto``, ``bar``, ``log`` or ``quiet``.
+    fail_fast : bool
+        Stop at the first run that raises.
+    batch_size : int, optional
+        Fixed number of runs per batch instead of the adaptive size.
+    experiment : Experiment, optional
+        The experiment file the trajectory came from (recorded in the file).
+    """
+
+    def __init__(self, trajectory: Trajectory, filename: str, *, backend: str | Backend = "serial",
+                 ncores: int | None = None, set_size: int = 1000, overwrite: bool = False,
+                 progress: str = "auto", fail_fast: bool = False, batch_size: int | None = None,
+                 experiment: Experiment | None = None):
+        self.trajectory = trajectory
+        self.filename = filename
+        self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores)
+        self.set_size = set_size
+        self.overwrite = overwrite
+        self.progress = progress
+        self.fail_fast = fail_fast
+        self.batch_size = batch_size
+        self.experiment = experiment
+
+    def log(self, text: str) -> None:
+        """Print a message for the user (not in quiet mode)."""
+        if self.progress != "quiet":
+            print(f"[hpcpet] {text}", file=sys.stderr, flush=True)
+
+    def run(self, function: Callable, *args: Any, **kwargs: Any) -> Summary | None:
+        """Call ``function(traj, *args, **kwargs)`` for every run and store the results.
+
+        Returns None on MPI worker ranks, which only serve batches.
+        """
+        if not self.backend.is_master:
+            self.backend.serve()
+            return None
+        traj = self.trajectory
+        traj.freeze()
+        exp = self.experiment
+        meta = {"experiment_path": exp.path if exp else "",
+                "experiment_hash": exp.source_hash if exp else "",
+                "git_commit": git_commit(exp.path) if exp else "",
+                "function": getattr(function, "__qualname__", repr(function)),
+                "backend": self.backend.name}
+        writer = Writer.create(self.filename, traj, set_size=self.set_size, overwrite=self.overwrite,
+                               metadata=meta, source=exp.source if exp else None)
+        frozen = FrozenInput(traj, function, args, kwargs, experiment=exp.path if exp else None,
+                             fail_fast=self.fail_fast)
+        return self.execute(writer, frozen, writer.todo())
+
+    def execute(self, writer: Writer, frozen: FrozenInput, todo: np.ndarray) -> Summary:
+        """Run ``todo`` with the backend, writing every result with ``writer``."""
+        t0 = time.perf_counter()
+        source = BatchSource(todo, self.backend.workers, writer.set_size, batch_size=self.batch_size)
+        progress = Progress(len(todo), self.progress)
+        writer.h5.attrs["started"] = _now()
+        ran = 0
+        interrupted = False
+        try:
+            self.backend.start(frozen)
+            with _stop_on_signals(source, self.log):
+                for result in self.backend.run(source):
+                    source.observe(result)
+                    writer.write(result)
+                    n_failed = int((result.status == FAILED).sum())
+                    n_done = int((result.status == DONE).sum())
+                    ran += n_done + n_failed
+                    progress.update(n_done + n_failed, n_failed)
+                    if self.fail_fast and n_failed:
+                        source.stop()
+                interrupted = source.stopped and not self.fail_fast
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            progress.close()
+            try:
+                self.backend.close()
+            finally:
+                writer.close()
+        c = writer.counts()
+        summary = Summary(writer.path, writer.n_runs, c["done"], c["failed"], c["pending"], ran,
+                          time.perf_counter() - t0, interrupted)
+        if interrupted:
+            self.log(f"interrupted; finished runs are saved. Complete with: python -m hpcpet resume {writer.path}")
+        if self.fail_fast and c["failed"]:
+            raise HpcpetError(f"a run failed (--fail-fast); {summary}")
+        return summary
+
+
+def _now() -> str:
+    from .writer import now
+
+    return now()

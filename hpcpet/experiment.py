@@ -1,0 +1,92 @@
+"""Experiment files: a Python file with ``build(traj)`` and ``run(traj)``."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable
+
+from .errors import HpcpetError
+
+
+@dataclass
+class Experiment:
+    """A loaded experiment file.
+
+    Attributes
+    ----------
+    path : str
+        Absolute path of the file.
+    source : str
+        Its text, stored in the results file so that ``resume`` can check it.
+    build, run : callable
+        ``build(traj)`` declares parameters and the exploration;
+        ``run(traj)`` is called once per run.
+    """
+
+    path: str
+    source: str
+    build: Callable
+    run: Callable
+    module: ModuleType
+
+    @property
+    def source_hash(self) -> str:
+        """SHA-256 (first 16 hex digits) of the source text."""
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+
+_LOADED: dict[str, Experiment] = {}
+
+
+def module_name(path: str) -> str:
+    """The name under which the experiment file at ``path`` is imported."""
+    return "hpcpet_experiment_" + hashlib.sha256(path.encode()).hexdigest()[:12]
+
+
+def load_experiment(path: str) -> Experiment:
+    """Import an experiment file (once per process) and check it has ``build`` and ``run``."""
+    path = os.path.abspath(path)
+    if path in _LOADED:
+        return _LOADED[path]
+    if not os.path.isfile(path):
+        raise HpcpetError(f"experiment file not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        source = fh.read()
+    name = module_name(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # so that pickled functions find their module
+    sys.path.insert(0, os.path.dirname(path))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise HpcpetError(f"experiment file {path} failed to import: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.remove(os.path.dirname(path)) if os.path.dirname(path) in sys.path else None
+    missing = [f for f in ("build", "run") if not callable(getattr(module, f, None))]
+    if missing:
+        raise HpcpetError(f"experiment file {path} has no {' and no '.join(f'{m}()' for m in missing)} function")
+    exp = Experiment(path, source, module.build, module.run, module)
+    _LOADED[path] = exp
+    return exp
+
+
+def git_commit(path: str) -> str:
+    """The git commit of the repository containing ``path`` (``+dirty`` if modified), or ''."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        out = subprocess.run(["git", "-C", folder, "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        if out.returncode != 0:
+            return ""
+        dirty = subprocess.run(["git", "-C", folder, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""

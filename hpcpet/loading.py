@@ -1,0 +1,305 @@
+"""Loading a results file lazily: nothing is read until it is asked for."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from . import layout as L
+from .columns import FIXED, RAGGED, STRING, fill_value
+from .engine import DONE, FAILED, PENDING
+from .errors import FileFormatError, HpcpetError
+from .writer import open_h5
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.dtype.kind == "O":
+        return np.array([_decode(v) for v in value.ravel()], dtype=object).reshape(value.shape)
+    return value
+
+
+class _LazyColumns(Mapping):
+    """name -> numpy array, read from a group on first access."""
+
+    def __init__(self, group: h5py.Group, names: list[str]):
+        self._group, self._names, self._cache = group, names, {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            if name not in self._names:
+                raise KeyError(name)
+            data = self._group[L.name_to_path(name)][()]
+            self._cache[name] = data.astype(str) if data.dtype.kind == "O" else data
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class Run:
+    """One run of a loaded trajectory: its parameter values and results."""
+
+    def __init__(self, index: int, parameters: dict, results: dict, status: str, error: str | None):
+        self.index, self.parameters, self.results = index, parameters, results
+        self.status, self.error = status, error
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.results:
+            return self.results[name]
+        return self.parameters[name]
+
+    def __repr__(self) -> str:
+        return f"Run({self.index}, {self.status}, {self.parameters}, {sorted(self.results)})"
+
+
+class LoadedTrajectory:
+    """A results file opened read-only; see :func:`load`.
+
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.h5 = open_h5(path, "r")
+        if L.FORMAT_ATTR not in self.h5.attrs:
+            self.h5.close()
+            raise FileFormatError(f"{path} is not an hpcpet results file")
+        a = self.h5.attrs
+        self.meta: dict[str, Any] = {k: _decode(a[k]) for k in a}
+        self.n_runs = int(a["n_runs"])
+        self.set_size = int(a["set_size"])
+        self.name = self.meta.get("name", "")
+        self.comment = self.meta.get("comment", "")
+        g = self.h5[L.EXPLORATION]
+        self.exploration_kind = _decode(g.attrs["kind"])
+        self.explored_names: list[str] = json.loads(g.attrs["names"])
+        self.shape = tuple(json.loads(g.attrs["shape"]))
+        self._status: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return self.n_runs
+
+    def __enter__(self) -> "LoadedTrajectory":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        if self.h5.id.valid:
+            self.h5.close()
+
+    def __repr__(self) -> str:
+        return f"<hpcpet trajectory {self.name!r}: {self.n_runs} runs, {self.path}>"
+
+    @property
+    def explored(self) -> Mapping[str, np.ndarray]:
+        """Explored parameter name -> values in run order (read on access)."""
+        return _LazyColumns(self.h5[L.EXPLORED], self.explored_names)
+
+    @property
+    def axes(self) -> dict[str, np.ndarray]:
+        """For a cartesian exploration: each parameter's own values (grid axes)."""
+        g = self.h5[L.EXPLORATION]["axes"]
+        return {n: _decode(g[L.name_to_path(n)][()]) for n in self.explored_names}
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Parameter name -> default value."""
+        out = {}
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name.replace("/", ".")] = _decode(obj[()])
+        self.h5[L.PARAMETERS].visititems(visit)
+        return out
+
+    @property
+    def comments(self) -> dict[str, str]:
+        """Comments of parameters and results, by name."""
+        out = {}
+        def visit(name, obj):
+            if "comment" in obj.attrs and _decode(obj.attrs["comment"]):
+                out[name.replace("/", ".")] = _decode(obj.attrs["comment"])
+        self.h5[L.PARAMETERS].visititems(visit)
+        self.h5[L.RESULT_INFO].visititems(visit)
+        return out
+
+    @property
+    def source(self) -> str | None:
+        """Text of the experiment file that produced this file, if recorded."""
+        if L.EXPERIMENT_SOURCE in self.h5:
+            return _decode(self.h5[L.EXPERIMENT_SOURCE][()])
+        return None
+
+    # ------------------------------------------------------------------ status
+    @property
+    def status(self) -> np.ndarray:
+        """Per-run status: 0 pending, 1 done, 2 failed (re-read on each access)."""
+        return self.h5[L.STATUS][()]
+
+    @property
+    def completed(self) -> np.ndarray:
+        """Bool array: which runs finished successfully."""
+        return self.status == DONE
+
+    @property
+    def failed(self) -> np.ndarray:
+        """Bool array: which runs raised an exception."""
+        return self.status == FAILED
+
+    @property
+    def errors(self) -> dict[int, str]:
+        """Run index -> traceback text, for runs that are failed now."""
+        idx = self.h5[L.ERROR_INDEX][()]
+        if len(idx) == 0:
+            return {}
+        text = self.h5[L.ERROR_TEXT][()]
+        status = self.status
+        return {int(i): _decode(t) for i, t in zip(idx, text) if status[i] == FAILED}
+
+    # ------------------------------------------------------------------ results
+    @property
+    def results(self) -> dict[str, dict]:
+        """Result name -> its description (kind, dtype, shape, comment)."""
+        out = {}
+        def visit(name, obj):
+            if "kind" in obj.attrs:
+                d = {k: _decode(obj.attrs[k]) for k in obj.attrs}
+                d["shape"] = json.loads(d["shape"]) if d.get("shape") else None
+                out[name.replace("/", ".")] = d
+        self.h5[L.RESULT_INFO].visititems(visit)
+        return out
+
+    @property
+    def globals(self) -> dict[str, Any]:
+        """Results stored once, outside runs."""
+        out = {}
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name.replace("/", ".")] = _decode(obj[()])
+        self.h5[L.GLOBALS].visititems(visit)
+        return out
+
+    def _buckets(self) -> Iterator[tuple[int, h5py.Group]]:
+        res = self.h5[L.RESULTS]
+        for bname in sorted(res):
+            block = res[bname]
+            for sname in sorted(block):
+                yield int(sname.rsplit("_", 1)[1]), block[sname]
+
+    def get_from_runs(self, name: str) -> np.ndarray | list:
+        """All runs' values of result ``name`` (without wildcards), in run order.
+
+        Scalars and fixed-shape arrays give a numpy array of shape
+        ``(n_runs, *shape)``; runs without a value hold NaN (floats), 0 (ints),
+        False or "" (see :attr:`completed`). Variable-shape arrays and text give
+        a list with None for runs without a value.
+        """
+        from .naming import plain_result_name
+
+        name = plain_result_name(name) if "$" in name else name
+        info = self.results.get(name)
+        if info is None:
+            known = ", ".join(sorted(self.results)) or "none"
+            raise HpcpetError(f"no result {name!r} in {self.path} (results: {known})")
+        path = L.name_to_path(name)
+        ss, n = self.set_size, self.n_runs
+        if info["kind"] == FIXED:
+            dtype = np.dtype(info["dtype"])
+            out = np.full((n,) + tuple(info["shape"]), fill_value(dtype), dtype)
+            for b, group in self._buckets():
+                ds = group.get(path)
+                if ds is None:
+                    continue
+                lo, hi = L.bucket_range(b, ss, n)
+                ds.read_direct(out, dest_sel=np.s_[lo:hi]) if ds.dtype == dtype else out.__setitem__(
+                    slice(lo, hi), ds[()])
+                pres = group.get(path + L.PRESENT_SUFFIX)
+                if pres is not None:
+                    missing = ~pres[()]
+                    if missing.any():
+                        if out.dtype.kind not in "fc":
+                            out = out.astype(float)
+                        out[lo:hi][missing] = np.nan
+            return out
+        out: list = [None] * n
+        for b, group in self._buckets():
+            ds = group.get(path)
+            if ds is None:
+                continue
+            lo, hi = L.bucket_range(b, ss, n)
+            rows = ds[()]
+            pres = group[path + L.PRESENT_SUFFIX][()] if path + L.PRESENT_SUFFIX in group else None
+            shapes = group[path + L.SHAPE_SUFFIX][()] if path + L.SHAPE_SUFFIX in group else None
+            for k, r in enumerate(rows):
+                if pres is not None and not pres[k]:
+                    continue
+                r = _decode(r)
+                if shapes is not None and not isinstance(r, str):
+                    r = r.reshape(L.row_shape(shapes[k]))
+                out[lo + k] = r
+        status = self.status
+        return [v if status[i] == DONE else None for i, v in enumerate(out)]
+
+    def run(self, index: int) -> Run:
+        """Parameter values, results and status of run ``index``."""
+        if not -self.n_runs <= index < self.n_runs:
+            raise IndexError(f"run {index} out of range (0..{self.n_runs - 1})")
+        index %= self.n_runs
+        params = self.parameters
+        for name in self.explored_names:
+            params[name] = _decode(self.h5[L.EXPLORED][L.name_to_path(name)][index])
+        status = int(self.h5[L.STATUS][index])
+        results = {}
+        b = index // self.set_size
+        path = L.bucket_path(b, self.set_size)
+        if status == DONE and path in self.h5:
+            group = self.h5[path]
+            k = index - b * self.set_size
+            for name in self.results:
+                p = L.name_to_path(name)
+                if p in group:
+                    if p + L.PRESENT_SUFFIX in group and not group[p + L.PRESENT_SUFFIX][k]:
+                        continue
+                    v = _decode(group[p][k])
+                    if p + L.SHAPE_SUFFIX in group:
+                        shp = group[p + L.SHAPE_SUFFIX][k]
+                        v = v.reshape(L.row_shape(shp))
+                    results[name] = v
+        names = {PENDING: "pending", DONE: "done", FAILED: "failed"}
+        error = self.errors.get(index) if status == FAILED else None
+        return Run(index, params, results, names[status], error)
+
+    def file_size(self) -> int:
+        """Size of the file in bytes."""
+        return os.path.getsize(self.path)
+
+
+def load(path: str) -> LoadedTrajectory:
+    """Open a results file lazily.
+
+    Parameters
+    ----------
+    path : str
+        An HDF5 file written by hpcpet.
+
+    Returns
+    -------
+    LoadedTrajectory
+        ``len(traj)``, ``traj.explored``, ``traj.parameters``,
+        ``traj.get_from_runs(name)``, ``traj.completed``, ``traj.run(i)``, ...
+    """
+    if not os.path.exists(path):
+        raise HpcpetError(f"file not found: {path}")
+    return LoadedTrajectory(path)

@@ -1,0 +1,87 @@
+"""Progress output: a bar on a terminal, a plain line every few percent in a batch log."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def _fmt_seconds(s: float) -> str:
+    if s != s or s == float("inf"):
+        return "?"
+    s = int(s)
+    return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class Progress:
+    """Reports runs done out of ``total``.
+
+    Parameters
+    ----------
+    total : int
+        Runs to do in this session.
+    mode : str
+        ``"auto"`` (bar on a TTY, log lines otherwise), ``"bar"``, ``"log"`` or ``"quiet"``.
+    stream : file, optional
+        Where to write (default stderr).
+    every_percent : float
+        In log mode, print a line each time this many percent more are done
+        (and at least every ``every_seconds``).
+    """
+
+    def __init__(self, total: int, mode: str = "auto", stream: TextIO | None = None,
+                 every_percent: float = 5.0, every_seconds: float = 60.0, label: str = "runs"):
+        self.total, self.done, self.failed = total, 0, 0
+        self.stream = stream or sys.stderr
+        if mode == "auto":
+            mode = "bar" if self.stream.isatty() else "log"
+        self.mode = mode
+        self.every = max(1, int(total * every_percent / 100))
+        self.every_seconds = every_seconds
+        self.label = label
+        self.t0 = time.monotonic()
+        self._next = self.every
+        self._last_line = self.t0
+        self._bar = None
+        if mode == "bar":
+            try:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, unit=" runs", unit_scale=True, file=self.stream,
+                                 smoothing=0.1, dynamic_ncols=True)
+            except ImportError:
+                self.mode = "log"
+
+    def update(self, done: int, failed: int = 0) -> None:
+        """Count ``done`` more runs, ``failed`` of which raised."""
+        self.done += done
+        self.failed += failed
+        if self._bar is not None:
+            self._bar.update(done)
+            if failed:
+                self._bar.set_postfix(failed=self.failed, refresh=False)
+        elif self.mode == "log":
+            now = time.monotonic()
+            if self.done >= self._next or now - self._last_line >= self.every_seconds:
+                self._line(now)
+                self._next = (self.done // self.every + 1) * self.every
+                self._last_line = now
+
+    def _line(self, now: float) -> None:
+        elapsed = now - self.t0
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        failed = f", {self.failed} failed" if self.failed else ""
+        print(f"[hpcpet] {self.done}/{self.total} {self.label} ({pct:.0f}%{failed}) "
+              f"{rate:,.0f} runs/s, elapsed {_fmt_seconds(elapsed)}, eta {_fmt_seconds(eta)}",
+              file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Finish the bar or print a last line."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self.mode == "log" and self.done != self._next - self.every:
+            self._line(time.monotonic())
+        self.mode = "quiet"

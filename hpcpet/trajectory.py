@@ -1,0 +1,173 @@
+"""The trajectory: a tree of parameters, an exploration, and the current run's results."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping, Sequence
+
+from .errors import ExplorationError, HpcpetError
+from .exploration import Exploration, zip_exploration
+from .naming import RESERVED, check_name, plain_result_name
+from .parameters import Parameter, check_value
+
+
+class Group:
+    """Attribute access into a dotted namespace: ``traj.neuron.tau``."""
+
+    def __init__(self, lookup, prefix: str):
+        self._lookup = lookup
+        self._prefix = prefix
+
+    def __getattr__(self, part: str) -> Any:
+        if part.startswith("_"):
+            raise AttributeError(part)
+        return self._lookup(f"{self._prefix}.{part}")
+
+    def __repr__(self) -> str:
+        return f"<group {self._prefix}>"
+
+
+class Trajectory:
+    """Parameters and their exploration, built once on the master and then frozen.
+
+    Inside a run the same object gives the run's parameter values by dotted
+    name (``traj["neuron.tau"]`` or ``traj.neuron.tau``) and collects results
+    with :meth:`add_result`.
+
+    Parameters
+    ----------
+    name : str
+        A label stored in the file.
+    comment : str
+        Free text stored in the file.
+    """
+
+    def __init__(self, name: str = "trajectory", comment: str = ""):
+        self.name = name
+        self.comment = comment
+        self.parameters: dict[str, Parameter] = {}
+        self.exploration: Exploration | None = None
+        self.global_results: dict[str, tuple[Any, str]] = {}
+        self.frozen = False
+        # run state
+        self.index: int | None = None
+        self._values: dict[str, Any] = {}
+        self._results: dict[str, Any] = {}
+        self._comments: dict[str, str] = {}
+        self._plain: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ building
+    def add_parameter(self, name: str, default: Any, comment: str = "") -> Parameter:
+        """Declare a parameter with its default value.
+
+        Dotted names make groups (``neuron.tau``). A name cannot be both a
+        parameter and a group of parameters.
+        """
+        self._check_unfrozen("add_parameter")
+        check_name(name)
+        if name in self.parameters:
+            raise HpcpetError(f"parameter {name!r} is already defined")
+        for other in self.parameters:
+            if other.startswith(name + ".") or name.startswith(other + "."):
+                raise HpcpetError(f"parameter {name!r} clashes with {other!r}: a name is a group or a leaf")
+        param = Parameter(name, default, comment)
+        self.parameters[name] = param
+        self._values[name] = param.default
+        return param
+
+    def explore(self, exploration: Exploration | Mapping[str, Sequence[Any]]) -> None:
+        """Set the runs: an :class:`Exploration` or a dict of equal-length lists (zipped).
+
+        Every explored name must be a declared parameter.
+        """
+        self._check_unfrozen("explore")
+        if not isinstance(exploration, Exploration):
+            exploration = zip_exploration(exploration)
+        missing = [n for n in exploration.names if n not in self.parameters]
+        if missing:
+            raise ExplorationError(
+                f"cannot explore undeclared parameter(s) {', '.join(map(repr, missing))}; "
+                "call add_parameter first"
+            )
+        for n in exploration.names:
+            for v in exploration.axes[n][:1]:
+                check_value(n, v)
+        self.exploration = exploration
+
+    def freeze(self) -> None:
+        """Forbid further changes to parameters and exploration."""
+        if self.exploration is None:
+            # a trajectory without exploration has exactly one run, with the defaults
+            first = next(iter(self.parameters), None)
+            if first is None:
+                raise ExplorationError("the trajectory has no parameters; add_parameter first")
+            self.exploration = zip_exploration({first: [self.parameters[first].default]})
+        self.frozen = True
+
+    def _check_unfrozen(self, what: str) -> None:
+        if self.frozen:
+            raise HpcpetError(f"{what}: the trajectory is frozen once runs start")
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return len(self.exploration) if self.exploration is not None else 1
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            return self._lookup(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def _lookup(self, name: str) -> Any:
+        if name in self._values:
+            return self._values[name]
+        prefix = name + "."
+        if any(p.startswith(prefix) for p in self._values):
+            return Group(self._lookup, name)
+        raise KeyError(f"no parameter {name!r}")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._lookup(name)
+        except KeyError:
+            raise AttributeError(f"trajectory has no parameter or group {name!r}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.parameters)
+
+    @property
+    def explored(self) -> dict[str, Any]:
+        """Explored parameter name -> its values in run order (numpy arrays)."""
+        return self.exploration.columns() if self.exploration else {}
+
+    # ------------------------------------------------------------------ results
+    def add_result(self, name: str, value: Any, comment: str = "") -> None:
+        """Store a result of the current run (or, outside runs, a global result).
+
+        ``name`` may contain ``$`` (the run) and ``$set`` (its bucket), as in
+        ``"some_group.$set.$.z"``; results are stored and loaded under the
+        name without wildcards (``some_group.z``).
+        """
+        plain = self._plain.get(name)
+        if plain is None:
+            plain = plain_result_name(name)
+            if plain in RESERVED:
+                raise HpcpetError(f"result name {plain!r} is reserved")
+            self._plain[name] = plain
+        if self.index is None:
+            self.global_results[plain] = (value, comment)
+            return
+        self._results[plain] = value
+        if comment and plain not in self._comments:
+            self._comments[plain] = comment
+
+    def set_run(self, index: int, values: Mapping[str, Any]) -> None:
+        """Enter run ``index`` with the given explored values (engine use)."""
+        self.index = index
+        self._values.update(values)
+
+    def __repr__(self) -> str:
+        return f"Trajectory({self.name!r}, {len(self.parameters)} parameters, {len(self)} runs)"

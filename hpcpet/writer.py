@@ -1,0 +1,386 @@
+"""The single writer: creates the results file and appends batches to ``$set`` buckets.
+
+Crash safety comes from ordering: a bucket's data is written and flushed
+before its runs are marked done in ``runs/status``, and status is flushed
+after that. A run whose status says done therefore has its results on disk.
+Results of runs not yet marked are re-run by ``resume``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import time
+from typing import Any
+
+import h5py
+import numpy as np
+
+from . import layout as L
+from ._version import __version__
+from .columns import FIXED, RAGGED, STRING, BucketColumn, Column
+from .engine import DONE, FAILED, PENDING, BatchResult
+from .errors import FileFormatError, HpcpetError
+from .trajectory import Trajectory
+
+
+def now() -> str:
+    """The current local time as ISO 8601 text."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def open_h5(path: str, mode: str) -> h5py.File:
+    """Open an HDF5 file, turning the usual failures into one-line errors."""
+    try:
+        return h5py.File(path, mode)
+    except FileNotFoundError:
+        raise HpcpetError(f"file not found: {path}") from None
+    except PermissionError:
+        raise HpcpetError(f"permission denied: {path}") from None
+    except BlockingIOError:
+        raise HpcpetError(f"{path} is open for writing by another process (HDF5 file lock)") from None
+    except OSError as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            if "errno = 37" in text or "errno = 524" in text or "not supported" in text.lower():
+                raise HpcpetError(
+                    f"{path}: file locking is not supported on this file system; "
+                    "set HDF5_USE_FILE_LOCKING=FALSE") from None
+            raise HpcpetError(f"{path} is open for writing by another process (HDF5 file lock)") from None
+        if "signature" in text.lower() or "truncated" in text.lower() or "file format" in text.lower():
+            raise FileFormatError(f"{path} is not a readable HDF5 file ({text.splitlines()[0]})") from None
+        raise HpcpetError(f"cannot open {path}: {text.splitlines()[0] if text else exc}") from None
+
+
+def _write_value(group: h5py.Group, path: str, value: Any, comment: str = "") -> None:
+    if isinstance(value, str):
+        ds = group.create_dataset(path, data=value, dtype=h5py.string_dtype())
+    else:
+        ds = group.create_dataset(path, data=np.asarray(value))
+    if comment:
+        ds.attrs["comment"] = comment
+
+
+class _Bucket:
+    """In-memory rows of one bucket until they are written."""
+
+    def __init__(self, start: int, stop: int, todo: int):
+        self.start, self.stop = start, stop
+        self.status = np.zeros(stop - start, np.uint8)
+        self.columns: dict[str, BucketColumn] = {}
+        self.remaining = todo
+        self.dirty = False
+
+    def column(self, name: str) -> BucketColumn:
+        col = self.columns.get(name)
+        if col is None:
+            col = self.columns[name] = BucketColumn(self.stop - self.start)
+        return col
+
+
+class Writer:
+    """Owns the only open write handle on a results file.
+
+    Use :meth:`create` for a new exploration and :meth:`reopen` to resume one.
+    """
+
+    def __init__(self, h5: h5py.File, checkpoint_seconds: float = 1.0):
+        self.h5 = h5
+        self.path = h5.filename
+        self.n_runs = int(h5.attrs["n_runs"])
+        self.set_size = int(h5.attrs["set_size"])
+        self.status = h5[L.STATUS][()]
+        self.checkpoint_seconds = checkpoint_seconds
+        self._buckets: dict[int, _Bucket] = {}
+        self._staged: list[tuple[int, np.ndarray]] = []
+        self._errors: dict[int, str] = {}
+        self._info: dict[str, dict] = self._read_info()
+        self._todo_mask: np.ndarray | None = None
+        self._pending_comments: dict[str, str] = {}
+        self._last_checkpoint = time.monotonic()
+
+    # ------------------------------------------------------------------ open
+    @classmethod
+    def create(cls, path: str, traj: Trajectory, *, set_size: int = 1000, overwrite: bool = False,
+               metadata: dict | None = None, source: str | None = None) -> "Writer":
+        """Create a new results file for ``traj`` (which must be frozen)."""
+        if set_size < 1:
+            raise HpcpetError(f"set size must be >= 1, got {set_size}")
+        if os.path.exists(path) and not overwrite:
+            raise HpcpetError(f"{path} exists; pass --overwrite (overwrite=True) to replace it, "
+                              "or use 'resume' to complete it")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise HpcpetError(f"output folder does not exist: {folder}")
+        if not os.access(folder, os.W_OK):
+            raise HpcpetError(f"output folder is not writable: {folder}")
+        h5 = open_h5(path, "w")
+        try:
+            cls._write_header(h5, traj, set_size, metadata or {}, source)
+        except BaseException:
+            h5.close()
+            raise
+        h5.flush()
+        return cls(h5)
+
+    @staticmethod
+    def _write_header(h5: h5py.File, traj: Trajectory, set_size: int, metadata: dict,
+                      source: str | None) -> None:
+        expl = traj.exploration
+        n = len(expl)
+        a = h5.attrs
+        a[L.FORMAT_ATTR] = L.FORMAT_VERSION
+        a["hpcpet_version"] = __version__
+        a["name"] = traj.name
+        a["comment"] = traj.comment
+        a["n_runs"] = n
+        a["set_size"] = set_size
+        a["created"] = now()
+        a["numpy_version"] = np.__version__
+        a["h5py_version"] = h5py.__version__
+        a["hdf5_version"] = h5py.version.hdf5_version
+        a["python_version"] = platform.python_version()
+        a["exploration_fingerprint"] = expl.fingerprint()
+        for k, v in metadata.items():
+            a[k] = v
+        if source is not None:
+            h5.create_dataset(L.EXPERIMENT_SOURCE, data=source, dtype=h5py.string_dtype())
+        params = h5.create_group(L.PARAMETERS)
+        for p in traj.parameters.values():
+            _write_value(params, L.name_to_path(p.name), p.default, p.comment)
+        g = h5.create_group(L.EXPLORATION)
+        g.attrs["kind"] = expl.kind
+        g.attrs["names"] = json.dumps(expl.names)
+        g.attrs["shape"] = json.dumps(list(expl.shape))
+        for name, axis in expl.axes.items():
+            g.create_dataset("axes/" + L.name_to_path(name), data=_h5able(axis))
+        explored = h5.create_group(L.EXPLORED)
+        step = 1 << 20
+        for name, axis in expl.axes.items():
+            dtype = _h5able(axis[:1]).dtype
+            ds = explored.create_dataset(L.name_to_path(name), shape=(n,) + axis.shape[1:], dtype=dtype,
+                                         chunks=(min(n, 65536),) + axis.shape[1:],
+                                         compression="gzip", compression_opts=1, shuffle=True)
+            for lo in range(0, n, step):
+                ds[lo:lo + step] = _h5able(expl.column(name, lo, lo + step))
+        h5.create_dataset(L.STATUS, shape=(n,), dtype=np.uint8, chunks=(min(n, 65536),),
+                          fillvalue=PENDING)
+        h5.create_dataset(L.ERROR_INDEX, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(256,))
+        h5.create_dataset(L.ERROR_TEXT, shape=(0,), maxshape=(None,), dtype=h5py.string_dtype(),
+                          chunks=(256,))
+        h5.create_group(L.RESULTS)
+        h5.create_group(L.RESULT_INFO)
+        glob = h5.create_group(L.GLOBALS)
+        for name, (value, comment) in traj.global_results.items():
+            _write_value(glob, L.name_to_path(name), value, comment)
+
+    @classmethod
+    def reopen(cls, path: str) -> "Writer":
+        """Open an existing results file to complete it."""
+        if not os.path.exists(path):
+            raise HpcpetError(f"file not found: {path}")
+        h5 = open_h5(path, "r+")
+        if L.FORMAT_ATTR not in h5.attrs:
+            h5.close()
+            raise FileFormatError(f"{path} is not an hpcpet results file")
+        return cls(h5)
+
+    def _read_info(self) -> dict[str, dict]:
+        info = {}
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group) and "kind" in obj.attrs:
+                info[name.replace("/", ".")] = {k: obj.attrs[k] for k in obj.attrs}
+        self.h5[L.RESULT_INFO].visititems(visit)
+        return info
+
+    # ------------------------------------------------------------------ runs
+    def todo(self, retry_failed: bool = False) -> np.ndarray:
+        """Indices of the runs still to do (pending, and failed if ``retry_failed``)."""
+        mask = self.status == PENDING
+        if retry_failed:
+            mask |= self.status == FAILED
+        self._todo_mask = mask
+        return np.flatnonzero(mask)
+
+    def _bucket(self, b: int) -> _Bucket:
+        bucket = self._buckets.get(b)
+        if bucket is not None:
+            return bucket
+        start, stop = L.bucket_range(b, self.set_size, self.n_runs)
+        if self._todo_mask is None:
+            self.todo()
+        bucket = _Bucket(start, stop, int(self._todo_mask[start:stop].sum()))
+        bucket.status[:] = self.status[start:stop]
+        path = L.bucket_path(b, self.set_size)
+        if path in self.h5:  # a bucket written earlier (resume, or a partial checkpoint)
+            self._load_bucket(bucket, self.h5[path])
+        self._buckets[b] = bucket
+        return bucket
+
+    def _load_bucket(self, bucket: _Bucket, group: h5py.Group) -> None:
+        done = bucket.status == DONE
+        for name in self._info:
+            path = L.name_to_path(name)
+            if path not in group:
+                continue
+            ds = group[path]
+            present = done.copy()
+            if path + L.PRESENT_SUFFIX in group:
+                present &= group[path + L.PRESENT_SUFFIX][()]
+            kind = self._info[name]["kind"]
+            data = ds[()]
+            if kind == STRING:
+                data = [s.decode() if isinstance(s, bytes) else s for s in data]
+            elif ds.dtype.kind == "O":
+                shapes = group[path + L.SHAPE_SUFFIX][()] if path + L.SHAPE_SUFFIX in group else None
+                data = [r.reshape(L.row_shape(shapes[i])) if shapes is not None else r for i, r in enumerate(data)]
+                kind = RAGGED
+            bucket.column(name).put(0, Column(kind, data, present), slice(None))
+
+    def write(self, result: BatchResult) -> None:
+        """Take one batch's results; buckets that become complete are written."""
+        ss = self.set_size
+        for b in range(result.start // ss, (result.stop - 1) // ss + 1):
+            bucket = self._bucket(b)
+            s, e = max(bucket.start, result.start), min(bucket.stop, result.stop)
+            rows = slice(s - result.start, e - result.start)
+            st = result.status[rows]
+            for name, col in result.columns.items():
+                ok = st == DONE
+                if col.present is not None:
+                    ok &= col.present[rows]
+                if ok.any():
+                    masked = Column(col.kind, col.data, _full_mask(col, rows, ok))
+                    bucket.column(name).put(s - bucket.start, masked, rows)
+            handled = st != PENDING
+            bucket.status[s - bucket.start:e - bucket.start][handled] = st[handled]
+            bucket.remaining -= int(handled.sum())
+            bucket.dirty = True
+            if bucket.remaining <= 0:
+                self._write_bucket(b, bucket)
+                del self._buckets[b]
+        self._errors.update(result.errors)
+        for name, comment in result.comments.items():
+            info = self._info.get(name)
+            if info is not None and not info.get("comment"):
+                self._set_info(name, comment=comment)
+            elif info is None:
+                self._pending_comments[name] = comment
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds:
+            self.checkpoint()
+
+    def _write_bucket(self, b: int, bucket: _Bucket) -> None:
+        path = L.bucket_path(b, self.set_size)
+        group = self.h5.require_group(path)
+        done = bucket.status == DONE
+        for name, bcol in bucket.columns.items():
+            col = bcol.rows()
+            dpath = L.name_to_path(name)
+            if col.kind == FIXED:
+                data = _h5able(col.data)
+            elif col.kind == STRING:
+                data = np.array(col.data, dtype=h5py.string_dtype())
+            else:
+                base = np.result_type(*[r.dtype for r in col.data])
+                data = np.empty(len(col.data), dtype=h5py.vlen_dtype(base))
+                data[:] = [np.ascontiguousarray(r, base).ravel() for r in col.data]
+                if any(r.ndim != 1 for r in col.data):
+                    ndim = max(r.ndim for r in col.data)
+                    shapes = np.array([list(r.shape) + [-1] * (ndim - r.ndim) for r in col.data], np.int64)
+                    _put(group, dpath + L.SHAPE_SUFFIX, shapes)
+            _put(group, dpath, data)
+            present_needed = col.present is not None and not col.present[done].all()
+            if present_needed:
+                _put(group, dpath + L.PRESENT_SUFFIX, col.present)
+            elif dpath + L.PRESENT_SUFFIX in group:
+                del group[dpath + L.PRESENT_SUFFIX]
+            self._update_info(name, col)
+        self._staged.append((bucket.start, bucket.status.copy()))
+        bucket.dirty = False
+
+    def _update_info(self, name: str, col: Column) -> None:
+        info = self._info.get(name)
+        if col.kind == FIXED:
+            dtype, shape = str(col.data.dtype), json.dumps(list(col.data.shape[1:]))
+        else:
+            dtype, shape = ("str" if col.kind == STRING else str(col.data[0].dtype)), "null"
+        if info is None:
+            self._set_info(name, kind=col.kind, dtype=dtype, shape=shape,
+                           comment=self._pending_comments.pop(name, ""))
+        elif info["kind"] != col.kind or info["shape"] != shape or info["dtype"] != dtype:
+            kind = col.kind if info["kind"] == col.kind else RAGGED
+            if kind == FIXED and info["shape"] == shape:
+                dtype = str(np.result_type(np.dtype(info["dtype"]), np.dtype(dtype)))
+            elif kind == FIXED:
+                kind = RAGGED
+            self._set_info(name, kind=kind, dtype=dtype, shape=shape if kind == FIXED else "null")
+
+    def _set_info(self, name: str, **attrs) -> None:
+        g = self.h5.require_group(L.RESULT_INFO + "/" + L.name_to_path(name))
+        for k, v in attrs.items():
+            g.attrs[k] = v
+        self._info.setdefault(name, {}).update(attrs)
+
+    # ------------------------------------------------------------------ durability
+    def checkpoint(self) -> None:
+        """Make everything received so far durable: data first, then run status."""
+        for b, bucket in list(self._buckets.items()):
+            if bucket.dirty:
+                self._write_bucket(b, bucket)
+        self.h5.flush()
+        if self._staged:
+            lo = min(s for s, _ in self._staged)
+            hi = max(s + len(st) for s, st in self._staged)
+            for s, st in self._staged:
+                self.status[s:s + len(st)] = st
+            self.h5[L.STATUS][lo:hi] = self.status[lo:hi]
+            self._staged.clear()
+        if self._errors:
+            idx_ds, txt_ds = self.h5[L.ERROR_INDEX], self.h5[L.ERROR_TEXT]
+            keys = sorted(self._errors)
+            n0 = len(idx_ds)
+            idx_ds.resize((n0 + len(keys),))
+            txt_ds.resize((n0 + len(keys),))
+            idx_ds[n0:] = keys
+            txt_ds[n0:] = [self._errors[k] for k in keys]
+            self._errors.clear()
+        self.h5.flush()
+        self._last_checkpoint = time.monotonic()
+
+    def close(self) -> None:
+        """Checkpoint, record the end time and close the file."""
+        if not self.h5.id.valid:
+            return
+        self.checkpoint()
+        self.h5.attrs["ended"] = now()
+        self.h5.attrs["complete"] = bool((self.status == DONE).all())
+        self.h5.close()
+
+    def counts(self) -> dict[str, int]:
+        """Runs done, failed and pending as recorded so far."""
+        return {"done": int((self.status == DONE).sum()), "failed": int((self.status == FAILED).sum()),
+                "pending": int((self.status == PENDING).sum())}
+
+
+def _full_mask(col: Column, rows: slice, ok: np.ndarray) -> np.ndarray:
+    mask = np.zeros(len(col.data), bool)
+    mask[rows] = ok
+    return mask
+
+
+def _h5able(arr: np.ndarray) -> np.ndarray:
+    """Numpy unicode arrays become UTF-8 strings HDF5 can store."""
+    if arr.dtype.kind == "U":
+        return np.array(arr.tolist(), dtype=h5py.string_dtype()) if arr.ndim else arr.astype(object)
+    return arr
+
+
+def _put(group: h5py.Group, path: str, data: np.ndarray) -> None:
+    if path in group:
+        ds = group[path]
+        if ds.shape == data.shape and ds.dtype == data.dtype:
+            ds[...] = data
+            return
+        del group[path]
+    group.create_dataset(path, data=data)

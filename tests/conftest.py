@@ -1,0 +1,37 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXPERIMENTS = os.path.join(HERE, "experiments")
+ROOT = os.path.dirname(HERE)
+
+
+def experiment(name: str) -> str:
+    """Path of a test experiment file in tests/experiments."""
+    return os.path.join(EXPERIMENTS, name)
+
+
+def bin_path(tool: str) -> str:
+    """A tool next to the running Python (mpiexec from the mpich wheel lives there)."""
+    return os.path.join(os.path.dirname(sys.executable), tool)
+
+
+def hpcpet_cli(*args, timeout=300, check=True, env=None, prefix=()):
+    """Run ``python -m hpcpet ARGS`` in a subprocess; return the CompletedProcess."""
+    e = dict(os.environ, **(env or {}))
+    proc = subprocess.run([*prefix, sys.executable, "-m", "hpcpet", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=e)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """tests/experiments/kinds.py run with the serial backend: the file others must equal."""
+    out = tmp_path_factory.mktemp("ref") / "serial.h5"
+    hpcpet_cli("run", experiment("kinds.py"), "-o", out, "--backend", "serial", "--quiet")
+    return str(out)

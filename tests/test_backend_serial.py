@@ -1,0 +1,5 @@
+from backend_contract import BackendContract
+
+
+class TestSerial(BackendContract):
+    backend = "serial"

@@ -92,12 +92,15 @@ class Environment:
         Fixed number of runs per batch instead of the adaptive size.
     experiment : Experiment, optional
         The experiment file the trajectory came from (recorded in the file).
+    part : tuple of int, optional
+        ``(K, N)``: run only the K-th (1-based) of N contiguous slices of the
+        exploration (see :mod:`hpcpet.parts`; merge part files with ``merge``).
     """
 
     def __init__(self, trajectory: Trajectory, filename: str, *, backend: str | Backend = "serial",
                  ncores: int | None = None, set_size: int = 1000, overwrite: bool = False,
                  progress: str = "auto", fail_fast: bool = False, batch_size: int | None = None,
-                 experiment: Experiment | None = None):
+                 experiment: Experiment | None = None, part: tuple[int, int] | None = None):
         self.trajectory = trajectory
         self.filename = filename
         self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores)
@@ -107,6 +110,7 @@ class Environment:
         self.fail_fast = fail_fast
         self.batch_size = batch_size
         self.experiment = experiment
+        self.part = part
 
     def log(self, text: str) -> None:
         """Print a message for the user (not in quiet mode)."""
@@ -129,6 +133,10 @@ class Environment:
                 "git_commit": git_commit(exp.path) if exp else "",
                 "function": getattr(function, "__qualname__", repr(function)),
                 "backend": self.backend.name}
+        if self.part is not None:
+            from .parts import part_metadata
+
+            meta.update(part_metadata(*self.part, len(traj.exploration)))
         writer = Writer.create(self.filename, traj, set_size=self.set_size, overwrite=self.overwrite,
                                metadata=meta, source=exp.source if exp else None)
         frozen = FrozenInput(traj, function, args, kwargs, experiment=exp.path if exp else None,

@@ -25,7 +25,13 @@ def _as_column(name: str, values: Any) -> np.ndarray:
             raise ExplorationError(f"explored values of {name!r} must be a sequence") from None
         if not values:
             raise ExplorationError(f"explored values of {name!r} are empty")
-        col = np.asarray(values)
+        try:
+            col = np.asarray(values)
+        except ValueError:  # inhomogeneous shapes
+            col = np.empty(0, object)
+        if col.dtype.kind in "US" and not all(isinstance(v, (str, bytes, np.str_, np.bytes_))
+                                              for v in np.ravel(np.asarray(values, object))):
+            col = np.empty(0, object)  # numpy turned mixed numbers and text into text
     if col.dtype.kind == "O":
         raise ExplorationError(
             f"explored values of {name!r} mix types or shapes; use one type per parameter"

@@ -21,7 +21,13 @@ def check_value(name: str, value: Any) -> Any:
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, (list, tuple)):
-        value = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except ValueError:  # inhomogeneous shapes
+            raise HpcpetError(f"parameter {name!r}: nested lists of different lengths are not supported") from None
+        if arr.dtype.kind in "US" and not all(isinstance(v, (str, bytes)) for v in np.ravel(np.asarray(value, object))):
+            raise HpcpetError(f"parameter {name!r}: a list that mixes text and numbers is not supported")
+        value = arr
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufcUS":
             raise HpcpetError(f"parameter {name!r}: arrays of dtype {value.dtype} are not supported")

@@ -30,10 +30,40 @@ def now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def open_h5(path: str, mode: str) -> h5py.File:
-    """Open an HDF5 file, turning the usual failures into one-line errors."""
+#: metadata cache of a file open for writing: large, so that HDF5 has no
+#: reason to write (evict) metadata between two checkpoints (docs/reliability.md)
+MDC_BYTES = (16 << 20, 32 << 20, 128 << 20)  # min, initial, max (HDF5 allows <= 128 MB)
+
+
+def _big_metadata_cache(h5: h5py.File) -> None:
+    cfg = h5.id.get_mdc_config()
+    cfg.set_initial_size = True
+    cfg.min_size, cfg.initial_size, cfg.max_size = MDC_BYTES
+    h5.id.set_mdc_config(cfg)
+
+
+def fsync(h5: h5py.File) -> None:
+    """Push what HDF5 wrote to the disk (ordering survives power loss, not only kill -9)."""
     try:
-        return h5py.File(path, mode)
+        os.fsync(h5.id.get_vfd_handle())
+    except (OSError, ValueError, TypeError):  # a driver without a file descriptor
+        pass
+
+
+def open_h5(path: str, mode: str) -> h5py.File:
+    """Open an HDF5 file, turning the usual failures into one-line errors.
+
+    Files opened for writing never reuse freed space (``fs_strategy="none"``,
+    set at creation) and get a large metadata cache; see docs/reliability.md.
+    """
+    try:
+        if mode == "w":
+            h5 = h5py.File(path, mode, fs_strategy="none")
+        else:
+            h5 = h5py.File(path, mode)
+        if mode != "r":
+            _big_metadata_cache(h5)
+        return h5
     except FileNotFoundError:
         raise HpcpetError(f"file not found: {path}") from None
     except PermissionError:
@@ -91,6 +121,8 @@ class Writer:
         self.n_runs = int(h5.attrs["n_runs"])
         self.set_size = int(h5.attrs["set_size"])
         self.status = h5[L.STATUS][()]
+        #: runs this file is responsible for: its part's slice (see hpcpet.parts), else all
+        self.part = (int(h5.attrs.get("part_start", 0)), int(h5.attrs.get("part_stop", self.n_runs)))
         self.checkpoint_seconds = checkpoint_seconds
         self._buckets: dict[int, _Bucket] = {}
         self._staged: list[tuple[int, np.ndarray]] = []
@@ -200,6 +232,9 @@ class Writer:
         mask = self.status == PENDING
         if retry_failed:
             mask |= self.status == FAILED
+        lo, hi = self.part  # a part file only does its own slice
+        mask[:lo] = False
+        mask[hi:] = False
         self._todo_mask = mask
         return np.flatnonzero(mask)
 
@@ -324,18 +359,10 @@ class Writer:
 
     # ------------------------------------------------------------------ durability
     def checkpoint(self) -> None:
-        """Make everything received so far durable: data first, then run status."""
+        """Make everything received so far durable: data and errors first, then run status."""
         for b, bucket in list(self._buckets.items()):
             if bucket.dirty:
                 self._write_bucket(b, bucket)
-        self.h5.flush()
-        if self._staged:
-            lo = min(s for s, _ in self._staged)
-            hi = max(s + len(st) for s, st in self._staged)
-            for s, st in self._staged:
-                self.status[s:s + len(st)] = st
-            self.h5[L.STATUS][lo:hi] = self.status[lo:hi]
-            self._staged.clear()
         if self._errors:
             idx_ds, txt_ds = self.h5[L.ERROR_INDEX], self.h5[L.ERROR_TEXT]
             keys = sorted(self._errors)
@@ -346,6 +373,15 @@ class Writer:
             txt_ds[n0:] = [self._errors[k] for k in keys]
             self._errors.clear()
         self.h5.flush()
+        if self._staged:
+            fsync(self.h5)  # data on disk before any status that points to it
+            lo = min(s for s, _ in self._staged)
+            hi = max(s + len(st) for s, st in self._staged)
+            for s, st in self._staged:
+                self.status[s:s + len(st)] = st
+            self.h5[L.STATUS][lo:hi] = self.status[lo:hi]
+            self._staged.clear()
+            self.h5.flush()
         self._last_checkpoint = time.monotonic()
 
     def close(self) -> None:
@@ -354,7 +390,8 @@ class Writer:
             return
         self.checkpoint()
         self.h5.attrs["ended"] = now()
-        self.h5.attrs["complete"] = bool((self.status == DONE).all())
+        lo, hi = self.part
+        self.h5.attrs["complete"] = bool((self.status[lo:hi] == DONE).all())
         self.h5.close()
 
     def counts(self) -> dict[str, int]:
@@ -377,9 +414,18 @@ def _h5able(arr: np.ndarray) -> np.ndarray:
 
 
 def _put(group: h5py.Group, path: str, data: np.ndarray) -> None:
+    """Store ``data`` at ``path``, never invalidating what the file on disk holds there now.
+
+    A fixed-size dataset is overwritten in place (rows already done get the
+    same bytes again). A variable-length one is replaced by a new dataset:
+    overwriting its heap references in place could leave, after a crash,
+    references to heap blocks that were never written. Freed space is not
+    reused (``fs_strategy="none"``), so the old dataset stays intact on disk
+    until the next flush replaces the link.
+    """
     if path in group:
         ds = group[path]
-        if ds.shape == data.shape and ds.dtype == data.dtype:
+        if ds.shape == data.shape and ds.dtype == data.dtype and data.dtype.kind != "O":
             ds[...] = data
             return
         del group[path]

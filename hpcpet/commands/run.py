@@ -26,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="results file (HDF5) to create")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--set-size", type=int, default=1000, help="runs per $set bucket (default 1000)")
+    p.add_argument("--part", metavar="K/N", default=None,
+                   help="run only the K-th (1-based) of N contiguous slices into OUT; "
+                        "combine the parts with 'merge'")
     add_run_options(p)
     p.set_defaults(func=main)
 
@@ -45,6 +48,11 @@ def main(args) -> int:
     exp = load_experiment(args.experiment)
     if args.ncores is not None and args.ncores < 1:
         raise HpcpetError(f"--ncores must be >= 1, got {args.ncores}")
+    part = None
+    if args.part is not None:
+        from ..parts import parse_part
+
+        part = parse_part(args.part)
     backend = get_backend(args.backend, args.ncores)
     import os
 
@@ -53,7 +61,7 @@ def main(args) -> int:
         exp.build(traj)
     env = Environment(traj, args.output, backend=backend, set_size=args.set_size,
                       overwrite=args.overwrite, progress=progress_mode(args),
-                      fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp)
+                      fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp, part=part)
     summary = env.run(exp.run)
     if summary is not None:
         env.log(str(summary))

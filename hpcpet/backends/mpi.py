@@ -1,0 +1,235 @@
+"""MPI backend: rank 0 hands out batches and writes; the other ranks run them.
+
+Launch every rank with the same command (``mpiexec -n N python -m hpcpet run
+exp.py -o out.h5``). Rank 0 is the master: it owns the results file, sends
+the frozen input to all ranks once (``bcast``), then answers each finished
+batch with the next ``(start, stop)``; every worker keeps two batches in
+flight so it never waits for the master. Waiting is done by polling with a
+growing sleep (50 us up to a few ms) because MPICH's blocking receive spins
+and would burn a core on rank 0.
+
+Messages (all from/to rank 0)::
+
+    master -> worker  HELLO  True (a bcast of the FrozenInput follows) or False (nothing to do)
+    master -> worker  WORK   (start, stop)
+    worker -> master  RESULT BatchResult, or None as the last message ("bye")
+    master -> worker  STOP   None: run no more batches, say bye, leave serve()
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Callable, Iterator
+
+from ..engine import BatchResult, BatchSource, FrozenInput, Worker
+from .base import Backend
+
+TAG_HELLO, TAG_WORK, TAG_RESULT, TAG_STOP = 11, 12, 13, 14
+#: batches kept queued per worker rank
+PREFETCH = 2
+
+
+class Poller:
+    """Sleeps between polls, from ``first`` seconds doubling up to ``longest``."""
+
+    def __init__(self, first: float = 50e-6, longest: float = 2e-3):
+        self.first, self.longest = first, longest
+        self.delay = first
+
+    def reset(self) -> None:
+        """Something arrived: poll fast again."""
+        self.delay = self.first
+
+    def wait(self) -> None:
+        """Sleep once and grow the next delay."""
+        time.sleep(self.delay)
+        self.delay = min(2 * self.delay, self.longest)
+
+    def until(self, ready: Callable[[], object]) -> object:
+        """Poll ``ready()`` until it returns something truthy; return that."""
+        self.reset()
+        while True:
+            got = ready()
+            if got:
+                return got
+            self.wait()
+
+
+def _master_works_default(size: int) -> bool:
+    value = os.environ.get("HPCPET_MPI_MASTER_WORKS", "auto").strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    return size <= 2
+
+
+class MPIBackend(Backend):
+    """Runs batches on the ranks of ``MPI.COMM_WORLD``; rank 0 is the master.
+
+    Parameters
+    ----------
+    ncores : int, optional
+        Ignored: the number of ranks comes from ``mpiexec -n``.
+    master_works : bool, optional
+        Whether rank 0 also runs batches between polls. Default: only with
+        a single worker rank (``-n 2``); set ``HPCPET_MPI_MASTER_WORKS=0/1``
+        to override. With ``-n 1`` rank 0 always runs everything itself.
+    """
+
+    name = "mpi"
+
+    def __init__(self, ncores: int | None = None, master_works: bool | None = None):
+        super().__init__(ncores)
+        from mpi4py import MPI
+
+        self.MPI = MPI
+        self.comm = MPI.COMM_WORLD
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+        self.is_master = self.rank == 0
+        if master_works is None:
+            master_works = _master_works_default(self.size)
+        self.master_works = master_works or self.size == 1
+        self._started = False  # master: workers got a HELLO for the current start()
+        self._used = False  # master: start() was called at least once
+        self._inflight = 0
+        self._worker: Worker | None = None
+        if self.is_master and self.size > 1:
+            atexit.register(self._at_exit)
+
+    # ------------------------------------------------------------------ master
+    @property
+    def workers(self) -> int:
+        return (self.size - 1) + (1 if self.master_works else 0)
+
+    def start(self, frozen: FrozenInput) -> None:
+        """Broadcast the frozen input to every rank, once."""
+        self._worker = Worker(frozen) if self.master_works else None
+        if self.size > 1:
+            for r in range(1, self.size):
+                self.comm.send(True, dest=r, tag=TAG_HELLO)
+            self._started = self._used = True
+            self.comm.bcast(frozen, root=0)
+
+    def run(self, source: BatchSource) -> Iterator[BatchResult]:
+        if self.size == 1:
+            for batch in source:
+                yield self._worker.run_batch(batch)
+            return
+        comm, MPI = self.comm, self.MPI
+        status = MPI.Status()
+        poll = Poller(longest=2e-3)
+
+        def hand_out(rank: int) -> None:
+            batch = source.next()
+            if batch is not None:
+                comm.send((batch.start, batch.stop), dest=rank, tag=TAG_WORK)
+                self._inflight += 1
+
+        for _ in range(PREFETCH):
+            for r in range(1, self.size):
+                hand_out(r)
+        own_work = self.master_works
+        while self._inflight or own_work:
+            msg = comm.improbe(MPI.ANY_SOURCE, TAG_RESULT, status)
+            if msg is not None:
+                result = msg.recv()
+                self._inflight -= 1
+                hand_out(status.Get_source())
+                poll.reset()
+                yield result
+                continue
+            if own_work:
+                batch = source.next()
+                if batch is None:
+                    own_work = False
+                else:
+                    yield self._worker.run_batch(batch)
+                continue
+            poll.wait()
+
+    def close(self) -> None:
+        """Tell every worker to stop and wait until each says bye (results still in flight are dropped)."""
+        if not (self.is_master and self._started):
+            return
+        self._started = False
+        comm, MPI = self.comm, self.MPI
+        for r in range(1, self.size):
+            comm.send(None, dest=r, tag=TAG_STOP)
+        pending = set(range(1, self.size))
+        status = MPI.Status()
+        poll = Poller(longest=5e-3)
+        while pending:
+            msg = comm.improbe(MPI.ANY_SOURCE, TAG_RESULT, status)
+            if msg is None:
+                poll.wait()
+                continue
+            poll.reset()
+            if msg.recv() is None:
+                pending.discard(status.Get_source())
+            else:
+                self._inflight -= 1
+        self._inflight = 0
+
+    def _at_exit(self) -> None:
+        """At interpreter exit: release workers that are still waiting for us."""
+        try:
+            if self._started:
+                self.close()
+            elif not self._used:
+                # never started (e.g. the master failed before running): let workers leave serve()
+                for r in range(1, self.size):
+                    self.comm.send(False, dest=r, tag=TAG_HELLO)
+        except BaseException:  # pragma: no cover - last resort, never hang on exit
+            traceback.print_exc()
+            self.comm.Abort(1)
+
+    # ------------------------------------------------------------------ worker
+    def serve(self) -> None:
+        """On ranks > 0: receive the frozen input, run batches until told to stop."""
+        if self.is_master:
+            return
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the master decides when to stop
+            try:
+                old[sig] = signal.signal(sig, signal.SIG_IGN)
+            except ValueError:
+                pass
+        try:
+            self._serve()
+        except BaseException:
+            print(f"[hpcpet] MPI rank {self.rank} failed; aborting the job", file=sys.stderr)
+            traceback.print_exc()
+            sys.stderr.flush()
+            self.comm.Abort(1)
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+
+    def _serve(self) -> None:
+        comm = self.comm
+        poll = Poller(longest=5e-3)
+        hello = poll.until(lambda: comm.improbe(0, TAG_HELLO))
+        if not hello.recv():
+            return
+        frozen = comm.bcast(None, root=0)
+        worker = Worker(frozen)
+        sends: list = []
+        while True:
+            msg = poll.until(lambda: comm.improbe(0, TAG_STOP) or comm.improbe(0, TAG_WORK))
+            payload = msg.recv()
+            if payload is None:  # STOP (a WORK message is never None)
+                break
+            start, stop = payload
+            result = worker.run_batch(range(start, stop))
+            sends = [r for r in sends if not r.Test()]
+            sends.append(comm.isend(result, dest=0, tag=TAG_RESULT))
+        while comm.iprobe(0, TAG_WORK):  # drop batches handed out after all
+            comm.recv(source=0, tag=TAG_WORK)
+        self.MPI.Request.waitall(sends)
+        comm.send(None, dest=0, tag=TAG_RESULT)

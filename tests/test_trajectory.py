@@ -1,0 +1,187 @@
+"""The trajectory: hpcpet/trajectory.py and hpcpet/parameters.py."""
+import numpy as np
+import pytest
+
+import hpcpet
+from hpcpet.errors import ExplorationError, HpcpetError, InvalidNameError
+from hpcpet.trajectory import Group, Trajectory
+
+
+@pytest.mark.parametrize("value", [True, 3, 2.5, 1 + 2j, "text", "ünïcode", np.float32(1.5), np.int8(3),
+                                   np.bool_(True), np.complex64(1j), np.arange(3), np.zeros((2, 2)),
+                                   np.array(["a", "b"])])
+def test_supported_parameter_types(value):
+    traj = Trajectory()
+    p = traj.add_parameter("p", value, comment="c")
+    assert p.comment == "c"
+    got = traj["p"]
+    if isinstance(value, np.ndarray):
+        assert np.array_equal(got, value)
+    else:
+        assert got == value and type(got) is type(value)
+
+
+def test_lists_and_tuples_become_arrays():
+    traj = Trajectory()
+    traj.add_parameter("l", [1, 2, 3])
+    traj.add_parameter("t", (1.0, 2.0))
+    assert isinstance(traj["l"], np.ndarray) and traj["l"].tolist() == [1, 2, 3]
+    assert isinstance(traj["t"], np.ndarray) and traj["t"].dtype == float
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, None, object(), [1, "a", None], {1, 2},
+                                   np.array([object()])])
+def test_unsupported_parameter_types(value):
+    traj = Trajectory()
+    with pytest.raises(HpcpetError) as exc:
+        traj.add_parameter("p", value)
+    assert "'p'" in str(exc.value)
+    assert "p" not in traj.parameters
+
+
+@pytest.mark.parametrize("value", [[[1, 2], [3]], [1, "a"], ("x", 2.0)])
+def test_ragged_or_mixed_list_rejected(value):
+    traj = Trajectory()
+    with pytest.raises(HpcpetError, match="'p'"):
+        traj.add_parameter("p", value)
+
+
+def test_invalid_parameter_name():
+    with pytest.raises(InvalidNameError):
+        Trajectory().add_parameter("1x", 1)
+
+
+@pytest.mark.parametrize("first,second", [("a", "a.b"), ("a.b", "a"), ("a.b.c", "a.b"), ("a.b", "a.b.c.d")])
+def test_group_leaf_clash(first, second):
+    traj = Trajectory()
+    traj.add_parameter(first, 1)
+    with pytest.raises(HpcpetError, match="clashes"):
+        traj.add_parameter(second, 2)
+    assert list(traj.parameters) == [first]
+
+
+def test_similar_prefix_is_not_a_clash():
+    traj = Trajectory()
+    traj.add_parameter("a", 1)
+    traj.add_parameter("ab.c", 2)
+    traj.add_parameter("a_b", 3)
+    assert len(traj.parameters) == 3
+
+
+def test_duplicate_name():
+    traj = Trajectory()
+    traj.add_parameter("a.b", 1)
+    with pytest.raises(HpcpetError, match="already defined"):
+        traj.add_parameter("a.b", 2)
+    assert traj["a.b"] == 1
+
+
+def test_explore_undeclared():
+    traj = Trajectory()
+    traj.add_parameter("x", 1.0)
+    with pytest.raises(ExplorationError, match="'y'"):
+        traj.explore(hpcpet.cartesian_product({"x": [1.0], "y": [2.0]}))
+    with pytest.raises(ExplorationError, match="'y'"):
+        traj.explore({"y": [1, 2]})
+    assert traj.exploration is None
+
+
+def test_explore_dict_is_zipped():
+    traj = Trajectory()
+    traj.add_parameter("x", 1.0)
+    traj.add_parameter("y", 1)
+    traj.explore({"x": [1.0, 2.0, 3.0], "y": [4, 5, 6]})
+    assert traj.exploration.kind == "zip" and len(traj) == 3
+    assert traj.explored["y"].tolist() == [4, 5, 6]
+
+
+def test_frozen_rejects_changes():
+    traj = Trajectory()
+    traj.add_parameter("x", 1.0)
+    traj.explore({"x": [1.0, 2.0]})
+    traj.freeze()
+    with pytest.raises(HpcpetError, match="frozen"):
+        traj.add_parameter("y", 1)
+    with pytest.raises(HpcpetError, match="frozen"):
+        traj.explore({"x": [3.0]})
+    assert list(traj.parameters) == ["x"] and len(traj) == 2
+
+
+def test_freeze_without_exploration_gives_one_run():
+    traj = Trajectory()
+    traj.add_parameter("x", 4.0)
+    traj.freeze()
+    assert len(traj) == 1 and traj.explored["x"].tolist() == [4.0]
+
+
+def test_freeze_without_parameters():
+    with pytest.raises(ExplorationError, match="no parameters"):
+        Trajectory().freeze()
+
+
+def test_item_and_attribute_access():
+    traj = Trajectory()
+    traj.add_parameter("neuron.tau", 10.0)
+    traj.add_parameter("neuron.syn.weight", 0.5)
+    traj.add_parameter("x", 1)
+    assert traj.neuron.tau == 10.0 and traj["neuron.tau"] == 10.0
+    assert traj.neuron.syn.weight == 0.5 and traj["neuron.syn.weight"] == 0.5
+    assert isinstance(traj.neuron, Group) and isinstance(traj["neuron.syn"], Group)
+    assert traj.x == 1
+    assert "neuron.tau" in traj and "neuron" not in traj
+    assert list(traj) == ["neuron.tau", "neuron.syn.weight", "x"]
+    with pytest.raises(AttributeError):
+        traj.missing
+    with pytest.raises(KeyError):
+        traj["neuron.nope"]
+    with pytest.raises(KeyError):
+        traj.neuron.nope
+    # an explored value is seen during a run
+    traj.set_run(3, {"neuron.tau": 7.0})
+    assert traj.neuron.tau == 7.0 and traj.index == 3
+
+
+def test_results_with_wildcards_and_reserved():
+    traj = Trajectory()
+    traj.add_parameter("x", 1)
+    traj.set_run(0, {})
+    traj.add_result("g.$set.$.z", 5, comment="zed")
+    traj.add_result("g.$set.$.z", 6)
+    assert traj._results == {"g.z": 6}
+    assert traj._comments == {"g.z": "zed"}
+    with pytest.raises(HpcpetError, match="return"):  # the engine's name for return values
+        traj.add_result("$.return", 1)
+    with pytest.raises(InvalidNameError):
+        traj.add_result("g.$x", 1)
+
+
+def test_global_results_outside_runs(tmp_path):
+    traj = Trajectory("tr", comment="about")
+    traj.add_parameter("x", 1.0)
+    traj.explore({"x": [1.0, 2.0]})
+    traj.add_result("summary.note", "hello", comment="a global")
+    traj.add_result("summary.$.arr", np.arange(4))
+    assert traj.global_results["summary.note"] == ("hello", "a global")
+
+    def run(t):
+        t.add_result("$.y", t.x * 2)
+
+    out = str(tmp_path / "g.h5")
+    hpcpet.Environment(traj, out, progress="quiet").run(run)
+    assert traj.global_results.keys() == {"summary.note", "summary.arr"}
+    with hpcpet.load(out) as t:
+        g = t.globals
+        assert g["summary.note"] == "hello"
+        assert np.array_equal(g["summary.arr"], np.arange(4))
+        assert t.name == "tr" and t.comment == "about"
+        assert t.get_from_runs("y").tolist() == [2.0, 4.0]
+        assert "summary.note" not in t.results
+        assert t.h5["globals/summary/note"].attrs["comment"] == "a global"
+
+
+def test_repr_and_len():
+    traj = Trajectory("name")
+    traj.add_parameter("x", 1)
+    assert len(traj) == 1
+    traj.explore(hpcpet.cartesian_product({"x": [1, 2, 3]}))
+    assert "3 runs" in repr(traj)

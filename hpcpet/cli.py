@@ -10,7 +10,7 @@ from ._version import __version__
 from .errors import HpcpetError
 
 #: verbs, each a module in hpcpet.commands with ``add_parser(subparsers)``
-VERBS = ["run", "info"]
+VERBS = ["run", "info", "merge", "plot", "status", "import-pypet"]
 
 
 def build_parser() -> argparse.ArgumentParser:

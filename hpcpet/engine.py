@@ -20,7 +20,7 @@ import numpy as np
 
 from .columns import Column, ResultTypeError, encode
 from .experiment import load_experiment
-from .trajectory import Trajectory
+from .trajectory import RunView, Trajectory
 
 PENDING, DONE, FAILED = 0, 1, 2
 RETURN_NAME = "return"
@@ -79,24 +79,24 @@ class Worker:
 
     def __init__(self, frozen: FrozenInput):
         self.frozen = frozen
-        self.traj = frozen.trajectory
-        self.exploration = self.traj.exploration
+        self.view = RunView(frozen.trajectory)
+        self.exploration = frozen.trajectory.exploration
 
     def run_batch(self, batch: range) -> BatchResult:
         """Run every run of ``batch`` and gather their results into columns."""
         t0 = time.perf_counter()
         start, stop = batch.start, batch.stop
         n = stop - start
-        traj, fn = self.traj, self.frozen.function
+        traj, fn = self.view, self.frozen.function
         args, kwargs = self.frozen.args, self.frozen.kwargs
         cols = self.exploration.columns(start, stop)
         names = list(cols)
-        values, results = traj._values, traj._results
+        update, results = traj.update, traj._results
         out: dict[str, list] = {}
         status = np.full(n, DONE, np.uint8)
         errors: dict[int, str] = {}
         for k, (i, row) in enumerate(zip(range(start, stop), zip(*_explored_lists(cols)))):
-            values.update(zip(names, row))
+            update(zip(names, row))
             traj.index = i
             try:
                 ret = fn(traj, *args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,15 +45,39 @@ class Summary:
         return s
 
 
+class _Stop:
+    """What the signal handler saw: the first signal's name, and whether a second came."""
+
+    def __init__(self) -> None:
+        self.signal = ""
+        self.hard = False  # second signal while the writer was busy: stop right after it
+        self.writing = False
+
+
 @contextmanager
-def _stop_on_signals(source: BatchSource, log) -> Iterator[None]:
-    """First SIGINT/SIGTERM: hand out no more batches; second: stop at once."""
+def _stop_on_signals(source: BatchSource, log, grace: float = 8.0) -> Iterator[_Stop]:
+    """First SIGINT/SIGTERM: hand out no more batches; second (or ``grace`` s later): stop at once.
+
+    A second signal that arrives while the writer is busy takes effect right
+    after it, so that a checkpoint is never cut in half.
+    """
+    state = _Stop()
+    timer: list[threading.Timer] = []
+
     def handler(signum, frame):
-        if source.stopped:
+        if state.signal:
+            if state.writing:
+                state.hard = True
+                return
             raise KeyboardInterrupt
+        state.signal = signal.Signals(signum).name
         source.stop()
-        log(f"received {signal.Signals(signum).name}: finishing running batches and saving; "
-            "send again to stop at once")
+        log(f"received {state.signal}: finishing running batches and saving "
+            f"(at most {grace:g} s); send again to stop at once")
+        t = threading.Timer(grace, os.kill, (os.getpid(), signal.SIGINT))
+        t.daemon = True
+        t.start()
+        timer.append(t)
 
     old = {}
     try:
@@ -61,8 +86,10 @@ def _stop_on_signals(source: BatchSource, log) -> Iterator[None]:
     except ValueError:  # not the main thread
         pass
     try:
-        yield
+        yield state
     finally:
+        for t in timer:
+            t.cancel()
         for sig, h in old.items():
             signal.signal(sig, h)
 
@@ -110,6 +137,8 @@ class Environment:
         self.fail_fast = fail_fast
         self.batch_size = batch_size
         self.experiment = experiment
+        #: seconds between the first SIGINT/SIGTERM and stopping at once
+        self.stop_grace = float(os.environ.get("HPCPET_STOP_GRACE", 8.0))
         self.part = part
 
     def log(self, text: str) -> None:
@@ -143,6 +172,23 @@ class Environment:
                              fail_fast=self.fail_fast)
         return self.execute(writer, frozen, writer.todo())
 
+    def resume(self, function: Callable, *args: Any, retry_failed: bool = False,
+               **kwargs: Any) -> Summary | None:
+        """Complete ``filename``, written earlier from this trajectory: run only the runs not done.
+
+        The trajectory's exploration must be the one in the file. Returns
+        None on MPI worker ranks. See also :func:`hpcpet.resume`.
+        """
+        if not self.backend.is_master:
+            self.backend.serve()
+            return None
+        from .resume import resume_with
+
+        return resume_with(self.backend, self.filename, self.trajectory, function, args, kwargs,
+                           experiment=self.experiment, retry_failed=retry_failed,
+                           progress=self.progress, fail_fast=self.fail_fast,
+                           batch_size=self.batch_size)
+
     def execute(self, writer: Writer, frozen: FrozenInput, todo: np.ndarray) -> Summary:
         """Run ``todo`` with the backend, writing every result with ``writer``."""
         t0 = time.perf_counter()
@@ -150,33 +196,39 @@ class Environment:
         progress = Progress(len(todo), self.progress)
         writer.h5.attrs["started"] = _now()
         ran = 0
-        interrupted = False
+        interrupted = hard = False
         try:
             self.backend.start(frozen)
-            with _stop_on_signals(source, self.log):
+            with _stop_on_signals(source, self.log, self.stop_grace) as stop:
                 for result in self.backend.run(source):
+                    stop.writing = True
                     source.observe(result)
                     writer.write(result)
+                    stop.writing = False
+                    if stop.hard:
+                        raise KeyboardInterrupt
                     n_failed = int((result.status == FAILED).sum())
                     n_done = int((result.status == DONE).sum())
                     ran += n_done + n_failed
                     progress.update(n_done + n_failed, n_failed)
                     if self.fail_fast and n_failed:
                         source.stop()
-                interrupted = source.stopped and not self.fail_fast
+                interrupted = bool(stop.signal)
         except KeyboardInterrupt:
-            interrupted = True
+            interrupted = hard = True
         finally:
             progress.close()
             try:
-                self.backend.close()
+                terminate = getattr(self.backend, "terminate", None) if hard else None
+                (terminate or self.backend.close)()
             finally:
                 writer.close()
         c = writer.counts()
         summary = Summary(writer.path, writer.n_runs, c["done"], c["failed"], c["pending"], ran,
                           time.perf_counter() - t0, interrupted)
         if interrupted:
-            self.log(f"interrupted; finished runs are saved. Complete with: python -m hpcpet resume {writer.path}")
+            self.log(f"interrupted: {c['done']} runs done and saved, {c['pending']} pending. "
+                     f"Complete with: python -m hpcpet resume {writer.path}")
         if self.fail_fast and c["failed"]:
             raise HpcpetError(f"a run failed (--fail-fast); {summary}")
         return summary

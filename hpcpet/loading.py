@@ -285,6 +285,18 @@ class LoadedTrajectory:
         """Size of the file in bytes."""
         return os.path.getsize(self.path)
 
+    def to_xarray(self, name: str):
+        """Result ``name`` as an xarray.DataArray over the exploration (see hpcpet.analysis)."""
+        from .analysis import to_xarray
+
+        return to_xarray(self, name)
+
+    def to_pandas(self, results: list[str] | None = None):
+        """One row per run: explored parameters, scalar results, status (see hpcpet.analysis)."""
+        from .analysis import to_pandas
+
+        return to_pandas(self, results)
+
 
 def load(path: str) -> LoadedTrajectory:
     """Open a results file lazily.

@@ -84,14 +84,12 @@ def check_parts(parts: list[Part]) -> None:
     """Raise unless all parts come from one exploration and do not overlap."""
     first = parts[0].h5.attrs
     for key in ("exploration_fingerprint", "n_runs", "set_size"):
-        values = {p.path: first[key] if key in first else None for p in parts[:1]}
         for part in parts[1:]:
             a = part.h5.attrs
             if key not in a or a[key] != first[key]:
                 raise HpcpetError(
                     f"{part.path} is not a part of the same exploration as {parts[0].path}: "
                     f"{key} {a.get(key)!r} != {first[key]!r}")
-        del values
     ordered = sorted(parts, key=lambda p: (p.start, p.stop))
     for a, b in zip(ordered, ordered[1:]):
         if b.start < a.stop:
@@ -252,7 +250,6 @@ def _buckets(parts: list[Part], out: h5py.File, n: int, ss: int) -> tuple[int, i
     ocpl = h5py.h5p.create(h5py.h5p.OBJECT_COPY)
     lcpl = h5py.h5p.create(h5py.h5p.LINK_CREATE)
     lcpl.set_create_intermediate_group(True)
-    n_buckets = (n + ss - 1) // ss
     for part in sorted(parts, key=lambda p: p.start):
         if part.stop <= part.start:
             continue
@@ -265,15 +262,15 @@ def _buckets(parts: list[Part], out: h5py.File, n: int, ss: int) -> tuple[int, i
                     h5py.h5o.copy(part.h5.id, path.encode(), out.id, path.encode(), ocpl, lcpl)
                     copied += 1
                 continue
-            # straddles: every part with runs in this bucket adds its rows; done once
-            # by the part that holds the bucket's first runs among those present
-            owners = [p for p in parts if p.start < hi and p.stop > lo and path in p.h5]
-            if not owners or owners[0] is not part and min(owners, key=lambda p: p.start) is not part:
+            # straddles: every part with runs in this bucket adds its rows; merged once,
+            # when the first of those parts comes by
+            owners = sorted((p for p in parts if p.start < hi and p.stop > lo and path in p.h5),
+                            key=lambda p: p.start)
+            if not owners or owners[0] is not part:
                 continue
             _merge_bucket(writer, b, lo, hi, owners)
             merged += 1
     writer._staged.clear()
-    del n_buckets
     return copied, merged
 
 

@@ -25,6 +25,61 @@ class Group:
         return f"<group {self._prefix}>"
 
 
+class RunView(dict):
+    """What the run function receives as ``traj``: the current run's parameter values.
+
+    A dict of dotted name -> value (so ``traj["x"]`` is a plain dict lookup),
+    with attribute access (``traj.neuron.tau``), the run's :attr:`index`, and
+    :meth:`add_result`.
+    """
+
+    __slots__ = ("index", "trajectory", "_results", "_comments", "_plain")
+
+    def __init__(self, trajectory: "Trajectory"):
+        super().__init__((n, p.default) for n, p in trajectory.parameters.items())
+        self.trajectory = trajectory
+        self.index: int | None = None
+        self._results: dict[str, Any] = {}
+        self._comments: dict[str, str] = {}
+        self._plain: dict[str, str] = {}
+
+    def __missing__(self, name: str) -> Any:
+        prefix = name + "."
+        if any(p.startswith(prefix) for p in self):
+            return Group(self.__getitem__, name)
+        raise KeyError(f"no parameter {name!r}")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"trajectory has no parameter or group {name!r}") from None
+
+    def add_result(self, name: str, value: Any, comment: str = "") -> None:
+        """Store a result of this run; see :meth:`Trajectory.add_result`."""
+        plain = self._plain.get(name)
+        if plain is None:
+            plain = self._new_name(name, comment)
+        self._results[plain] = value
+
+    def _new_name(self, name: str, comment: str) -> str:
+        plain = plain_result_name(name)
+        if plain in RESERVED:
+            raise HpcpetError(f"result name {plain!r} is reserved")
+        self._plain[name] = plain
+        if comment:
+            self._comments.setdefault(plain, comment)
+        return plain
+
+    def __reduce__(self):
+        return (RunView, (self.trajectory,))
+
+    def __repr__(self) -> str:
+        return f"<run {self.index}: {dict(self)}>"
+
+
 class Trajectory:
     """Parameters and their exploration, built once on the master and then frozen.
 
@@ -47,12 +102,7 @@ class Trajectory:
         self.exploration: Exploration | None = None
         self.global_results: dict[str, tuple[Any, str]] = {}
         self.frozen = False
-        # run state
-        self.index: int | None = None
         self._values: dict[str, Any] = {}
-        self._results: dict[str, Any] = {}
-        self._comments: dict[str, str] = {}
-        self._plain: dict[str, str] = {}
 
     # ------------------------------------------------------------------ building
     def add_parameter(self, name: str, default: Any, comment: str = "") -> Parameter:
@@ -145,29 +195,16 @@ class Trajectory:
 
     # ------------------------------------------------------------------ results
     def add_result(self, name: str, value: Any, comment: str = "") -> None:
-        """Store a result of the current run (or, outside runs, a global result).
+        """Store a result: inside ``run(traj)`` one per run, outside runs a global result.
 
         ``name`` may contain ``$`` (the run) and ``$set`` (its bucket), as in
         ``"some_group.$set.$.z"``; results are stored and loaded under the
         name without wildcards (``some_group.z``).
         """
-        plain = self._plain.get(name)
-        if plain is None:
-            plain = plain_result_name(name)
-            if plain in RESERVED:
-                raise HpcpetError(f"result name {plain!r} is reserved")
-            self._plain[name] = plain
-        if self.index is None:
-            self.global_results[plain] = (value, comment)
-            return
-        self._results[plain] = value
-        if comment and plain not in self._comments:
-            self._comments[plain] = comment
-
-    def set_run(self, index: int, values: Mapping[str, Any]) -> None:
-        """Enter run ``index`` with the given explored values (engine use)."""
-        self.index = index
-        self._values.update(values)
+        plain = plain_result_name(name)
+        if plain in RESERVED:
+            raise HpcpetError(f"result name {plain!r} is reserved")
+        self.global_results[plain] = (value, comment)
 
     def __repr__(self) -> str:
         return f"Trajectory({self.name!r}, {len(self.parameters)} parameters, {len(self)} runs)"

@@ -383,6 +383,9 @@ class Writer:
             self._staged.clear()
             self.h5.flush()
         self._last_checkpoint = time.monotonic()
+        from .status import record_checkpoint  # side file <out>.status.json for `hpcpet status`
+
+        record_checkpoint(self)
 
     def close(self) -> None:
         """Checkpoint, record the end time and close the file."""

@@ -27,10 +27,19 @@ def under_mpi() -> bool:
 
 
 def resolve_name(name: str) -> str:
-    """Map ``auto`` to ``mpi`` under a multi-rank mpiexec, else ``serial``."""
+    """Map ``auto`` to ``mpi`` under a multi-rank mpiexec, ``scoop`` under SCOOP, else ``serial``."""
     if name == "auto":
-        return "mpi" if under_mpi() else "serial"
+        if under_mpi():
+            return "mpi"
+        return "scoop" if under_scoop() else "serial"
     return name
+
+
+def under_scoop() -> bool:
+    """True in a process started by ``python -m scoop``."""
+    import sys
+
+    return bool(getattr(sys.modules.get("scoop"), "IS_RUNNING", False))
 
 
 def get_backend(name: str, ncores: int | None = None) -> Backend:

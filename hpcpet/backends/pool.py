@@ -20,8 +20,9 @@ def _init(frozen: FrozenInput) -> None:
     global _WORKER
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the master decides when to stop (SLURM and scancel send SIGTERM to every process)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _WORKER = Worker(frozen)
 
 
@@ -74,6 +75,13 @@ class PoolBackend(Backend):
             if submit():
                 inflight += 1
             yield result
+
+    def terminate(self) -> None:
+        """Stop the workers at once, dropping batches that are still running."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,0 +1,290 @@
+"""SCOOP backend: batches on the workers of a ``python -m scoop`` pool.
+
+Two ways in:
+
+* inside SCOOP (``python -m scoop -n N experiment.py ...``): the origin
+  process is the master and the single writer; the other SCOOP processes run
+  batches;
+* outside SCOOP (``python -m hpcpet run ... --backend scoop --ncores N``):
+  the backend re-executes the current command under
+  ``python -m scoop -n N+1`` and exits with its exit code (see :meth:`serve`).
+
+The frozen input is shared once with ``scoop.shared.setConst`` under a key
+unique to the exploration; each worker unpickles it once and keeps one
+:class:`~hpcpet.engine.Worker` for the newest key. Afterwards a future
+carries only ``(key, start, stop)``. At most ``2 * workers`` futures are in
+flight and each finished future is deleted from SCOOP's bookkeeping, so
+memory stays flat however many batches run.
+
+SCOOP loses a future when the worker running it dies. Batches whose worker
+died (seen with psutil among the local SCOOP processes), that time out, or
+whose future raised are submitted again; if two copies finish, the first
+result wins and the other is dropped.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from ..engine import BatchResult, BatchSource, FrozenInput, Worker
+from ..errors import HpcpetError
+from .base import Backend
+
+#: prefix of the shared-constant keys holding frozen inputs
+KEY_PREFIX = "hpcpet-frozen-"
+#: launcher script run by ``python -m scoop`` for ``python -m hpcpet ...``
+ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scoop_main.py")
+
+# worker side: the newest frozen input's key and its Worker
+_CACHE: dict[str, Worker] = {}
+
+
+def inside_scoop() -> bool:
+    """True in a process started by ``python -m scoop``."""
+    mod = sys.modules.get("scoop")
+    return bool(mod is not None and getattr(mod, "IS_RUNNING", False))
+
+
+def _forget_frozen(keep: str | None) -> None:
+    """Drop this process's copies of shared frozen inputs other than ``keep``."""
+    from scoop import shared
+
+    for consts in (shared.elements or {}).values():
+        for name in [n for n in consts if isinstance(n, str) and n.startswith(KEY_PREFIX) and n != keep]:
+            del consts[name]
+
+
+def _run_batch(key: str, start: int, stop: int) -> BatchResult:
+    """Run one batch on a SCOOP worker (the frozen input is unpickled once per key)."""
+    worker = _CACHE.get(key)
+    if worker is None:
+        from scoop import shared
+
+        frozen = shared.getConst(key, timeout=120)
+        if frozen is None:
+            raise LookupError(f"frozen input {key} did not reach worker pid {os.getpid()}")
+        _CACHE.clear()
+        _forget_frozen(key)
+        worker = _CACHE[key] = Worker(frozen)
+    return worker.run_batch(range(start, stop))
+
+
+def _worker_pids() -> set[int] | None:
+    """Pids of the other SCOOP processes on this host, or None if not knowable."""
+    try:
+        import psutil
+
+        me = psutil.Process()
+        launcher = me.parent()
+        if launcher is None or "scoop" not in " ".join(launcher.cmdline()):
+            return None
+        pids = set()
+        for p in launcher.children(recursive=True):
+            try:
+                if p.pid != me.pid and p.is_running() and p.status() != psutil.STATUS_ZOMBIE \
+                        and "scoop.bootstrap" in " ".join(p.cmdline()):
+                    pids.add(p.pid)
+            except psutil.Error:
+                continue
+        return pids
+    except Exception:  # psutil missing or /proc unreadable: rely on timeouts
+        return None
+
+
+@dataclass
+class _Flight:
+    """One batch in flight: its range and the futures computing it."""
+
+    batch: range
+    futures: list = field(default_factory=list)
+    submitted: float = 0.0
+    tries: int = 0
+
+
+class ScoopBackend(Backend):
+    """Runs batches on SCOOP workers; see the module docstring.
+
+    Parameters
+    ----------
+    ncores : int, optional
+        Worker processes when hpcpet launches SCOOP itself (default: all
+        cores). Inside SCOOP the pool size comes from ``python -m scoop -n``.
+    timeout : float, optional
+        Seconds after which a batch with no result is submitted again
+        (default: ``HPCPET_SCOOP_TIMEOUT`` or 300, raised to 20 times the
+        batch's expected duration).
+    max_tries : int
+        Submissions of one batch before giving up.
+    """
+
+    name = "scoop"
+    #: milliseconds to wait for a message per poll
+    poll_ms = 200
+    #: seconds between looks for dead workers
+    check_every = 0.5
+
+    def __init__(self, ncores: int | None = None, timeout: float | None = None, max_tries: int = 4):
+        super().__init__(ncores)
+        self.inside = inside_scoop()
+        self.is_master = self.inside
+        self.timeout = float(timeout if timeout is not None else os.environ.get("HPCPET_SCOOP_TIMEOUT", 300))
+        self.max_tries = max_tries
+        self.key: str | None = None
+        self.local: Worker | None = None
+        self.resubmitted = 0
+        self._stale: set = set()
+
+    @property
+    def workers(self) -> int:
+        if self.inside:
+            import scoop
+
+            return max(1, int(getattr(scoop, "SIZE", 1) or 1) - 1)
+        return self.ncores or os.cpu_count() or 1
+
+    def start(self, frozen: FrozenInput) -> None:
+        import scoop
+
+        if int(getattr(scoop, "SIZE", 1) or 1) < 2:  # only the origin: run here
+            self.local = Worker(frozen)
+            return
+        from scoop import shared
+
+        self.key = KEY_PREFIX + uuid.uuid4().hex
+        shared.setConst(**{self.key: frozen})
+
+    def _log(self, text: str) -> None:
+        print(f"[hpcpet] scoop: {text}", file=sys.stderr, flush=True)
+
+    def run(self, source: BatchSource) -> Iterator[BatchResult]:
+        if self.local is not None:
+            for batch in source:
+                yield self.local.run_batch(batch)
+            return
+        from scoop import _control, futures
+
+        queue = _control.execQueue
+        flights: dict[tuple[int, int], _Flight] = {}
+        owner: dict = {}  # future -> flight key
+        retry: list[range] = []
+        known = _worker_pids()
+        last_check = time.monotonic()
+
+        def submit(flight: _Flight) -> None:
+            if flight.tries >= self.max_tries:
+                raise HpcpetError(f"SCOOP lost batch {flight.batch.start}..{flight.batch.stop - 1} "
+                                  f"{flight.tries} times; finished runs are saved")
+            f = futures.submit(_run_batch, self.key, flight.batch.start, flight.batch.stop)
+            flight.futures.append(f)
+            flight.tries += 1
+            flight.submitted = time.monotonic()
+            owner[f] = (flight.batch.start, flight.batch.stop)
+
+        def resubmit(flight: _Flight, why: str) -> None:
+            self.resubmitted += 1
+            self._log(f"{why}: submitting runs {flight.batch.start}..{flight.batch.stop - 1} again")
+            submit(flight)
+
+        while True:
+            while len(flights) < 2 * self.workers:
+                batch = retry.pop() if retry else source.next()
+                if batch is None:
+                    break
+                flight = flights[(batch.start, batch.stop)] = _Flight(batch)
+                submit(flight)
+            if not flights:
+                return
+            queue.flush()
+            queue.socket._poll(self.poll_ms)
+            queue.updateQueue()
+            results = []
+            for f in [f for f in owner if f._ended()]:
+                k = owner.pop(f)
+                exc, value = f.exceptionValue, f.resultValue
+                f._delete()  # else SCOOP keeps every finished future
+                flight = flights.get(k)
+                if flight is None:  # a duplicate of a batch already written
+                    continue
+                flight.futures.remove(f)
+                if exc is not None:
+                    if not flight.futures:
+                        resubmit(flight, f"a batch raised {type(exc).__name__}: {exc}")
+                    continue
+                del flights[k]
+                for other in flight.futures:  # copies still running: drop them when they end
+                    self._stale.add(other)
+                results.append(value)
+            yield from results
+            now = time.monotonic()
+            if now - last_check >= self.check_every:
+                last_check = now
+                self._check(flights, known, source, resubmit)
+                known = _worker_pids() if known is not None else None
+            self._stale = {f for f in self._stale if f in owner}
+
+    def _check(self, flights: dict, known: set[int] | None, source: BatchSource, resubmit) -> None:
+        """Submit again the batches whose worker died or that took far too long."""
+        now = time.monotonic()
+        if known is not None:
+            alive = _worker_pids()
+            if alive is not None and known - alive:
+                if not alive:
+                    raise HpcpetError("every SCOOP worker died; finished runs are saved")
+                gone = ", ".join(map(str, sorted(known - alive)))
+                for flight in list(flights.values()):
+                    resubmit(flight, f"worker pid {gone} died")
+                return
+        per_run = source.per_run
+        for flight in list(flights.values()):
+            limit = self.timeout
+            if per_run is not None:
+                limit = max(limit, 20 * per_run * len(flight.batch))
+            if now - flight.submitted > limit:
+                resubmit(flight, f"no result after {limit:.0f} s")
+
+    def serve(self) -> None:
+        """Outside SCOOP: run this command again under ``python -m scoop`` and exit with its code."""
+        if self.inside:
+            return
+        raise SystemExit(launch(self.workers))
+
+    def close(self) -> None:
+        if self.key is not None:
+            for f in list(self._stale):
+                f._delete()
+            self._stale.clear()
+            _forget_frozen(None)
+            self.key = None
+        self.local = None
+
+
+def scoop_command(workers: int, argv: list[str] | None = None) -> list[str]:
+    """The ``python -m scoop`` command that re-runs ``argv`` (default: this process's) with ``workers`` workers."""
+    argv = list(sys.argv if argv is None else argv)
+    script = argv[0] if argv else ""
+    if not script.endswith(".py") or os.path.basename(script) == "__main__.py":
+        script = ENTRY  # python -m hpcpet ...
+    return [sys.executable, "-m", "scoop", "--quiet", "-n", str(workers + 1), script, *argv[1:]]
+
+
+def launch(workers: int, argv: list[str] | None = None) -> int:
+    """Run ``argv`` under SCOOP with ``workers`` workers plus the origin; return its exit code."""
+    cmd = scoop_command(workers, argv)
+    proc = subprocess.Popen(cmd)
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal sends it to the child too
+
+    def forward(signum, frame):
+        proc.send_signal(signum)
+
+    old_term = signal.signal(signal.SIGTERM, forward)
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)

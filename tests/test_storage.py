@@ -1,0 +1,273 @@
+"""Writer + loader round trips: what runs add is what ``load`` gives back.
+
+The property test generates random per-run results of every kind, runs them
+through ``Environment(...).run(fn)`` (serial) with random run counts, set
+sizes and batch sizes, and reads them back with ``get_from_runs`` and
+``run(i)``.
+"""
+import os
+import tempfile
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import hpcpet
+from hpcpet.columns import BucketColumn, Column, ResultTypeError, encode
+from hpcpet.engine import FrozenInput
+from hpcpet.environment import Environment
+from hpcpet.writer import Writer
+
+# ---------------------------------------------------------------------------- value strategies
+text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+KINDS = {
+    # kind: (strategy of one run's value, stored as a fixed numpy column?)
+    "f": (st.floats(allow_nan=False, width=64), True),
+    "i": (st.integers(-2**62, 2**62), True),
+    "b": (st.booleans(), True),
+    "c": (st.complex_numbers(allow_nan=False, allow_infinity=False, max_magnitude=1e6), True),
+    "fixed": (st.lists(st.floats(-1e9, 1e9), min_size=6, max_size=6).map(
+        lambda v: np.array(v).reshape(2, 3)), True),
+    "r1": (st.lists(st.integers(-1000, 1000), max_size=4).map(lambda v: np.array(v, np.int64)), False),
+    "r2": (st.tuples(st.integers(0, 3), st.integers(1, 3)).map(
+        lambda s: np.arange(s[0] * s[1], dtype=float).reshape(s) + 0.5), False),
+    "s": (text, False),
+}
+
+
+@st.composite
+def plans(draw):
+    n = draw(st.integers(1, 40))
+    kinds = draw(st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=len(KINDS), unique=True))
+    # per result: how often a run leaves it out (0 = never)
+    skip = {k: draw(st.sampled_from([0.0, 0.0, 0.3, 0.9])) for k in kinds}
+    runs = []
+    for i in range(n):
+        fail = draw(st.integers(0, 9)) == 0
+        values = {}
+        for k in kinds:
+            if skip[k] and draw(st.floats(0, 1)) < skip[k]:
+                continue
+            values[k] = draw(KINDS[k][0])
+        runs.append((fail, values))
+    set_size = draw(st.integers(1, 12))
+    batch = draw(st.one_of(st.none(), st.integers(1, 15)))
+    checkpoint_each_batch = draw(st.booleans())
+    return n, kinds, runs, set_size, batch, checkpoint_each_batch
+
+
+def name_of(kind):
+    return f"res.$set.$.{kind}"
+
+
+def _run(traj, plan):
+    fail, values = plan[traj.index]
+    for k, v in values.items():
+        traj.add_result(name_of(k), v)
+    if fail:
+        raise RuntimeError(f"planned failure {traj.index}")
+
+
+def _execute(path, runs, set_size, batch, checkpoint_each_batch):
+    traj = hpcpet.Trajectory("prop")
+    traj.add_parameter("i", 0)
+    traj.explore({"i": np.arange(len(runs))})
+    env = Environment(traj, path, set_size=set_size, batch_size=batch, progress="quiet", overwrite=True)
+    traj.freeze()
+    writer = Writer.create(path, traj, set_size=set_size, overwrite=True)
+    if checkpoint_each_batch:
+        writer.checkpoint_seconds = 0.0
+    frozen = FrozenInput(traj, _run, (runs,), {})
+    return env.execute(writer, frozen, writer.todo())
+
+
+def _same(got, want):
+    if isinstance(want, str):
+        return isinstance(got, str) and got == want
+    want = np.asarray(want)
+    got = np.asarray(got)
+    return got.shape == want.shape and np.array_equal(got, want)
+
+
+def check_file(path, n, kinds, runs):
+    failed = np.array([f for f, _ in runs])
+    with hpcpet.load(path) as t:
+        assert len(t) == n
+        assert np.array_equal(t.failed, failed)
+        assert np.array_equal(t.completed, ~failed)
+        assert set(t.errors) == set(np.flatnonzero(failed).tolist())
+        for i in np.flatnonzero(failed):
+            assert f"planned failure {i}" in t.errors[int(i)]
+        stored = set(t.results)
+        for k in kinds:
+            name = f"res.{k}"
+            have = [not f and k in v for f, v in runs]
+            if not any(have):
+                assert name not in stored
+                continue
+            col = t.get_from_runs(name)
+            assert t.get_from_runs(name_of(k)) is not None  # wildcards accepted
+            fixed = KINDS[k][1]
+            if fixed:
+                assert isinstance(col, np.ndarray) and len(col) == n
+                missing_done = [not f and k not in v for f, v in runs]
+                for i, (f, v) in enumerate(runs):
+                    if f:
+                        continue
+                    if k in v:
+                        want = np.asarray(v[k])
+                        if any(missing_done):  # numbers become float/complex to hold NaN
+                            assert col.dtype.kind in "fc"
+                            want = want.astype(col.dtype)
+                        assert _same(col[i], want), (name, i, col[i], v[k])
+                    else:
+                        assert np.isnan(col[i]).all(), (name, i, col[i])
+            else:
+                assert isinstance(col, list) and len(col) == n
+                for i, (f, v) in enumerate(runs):
+                    if f or k not in v:
+                        assert col[i] is None, (name, i, col[i])
+                    else:
+                        assert _same(col[i], v[k]), (name, i, col[i], v[k])
+        for i, (f, v) in enumerate(runs):
+            r = t.run(i)
+            assert r.index == i and r["i"] == i
+            assert r.status == ("failed" if f else "done")
+            if f:
+                assert r.results == {} and f"planned failure {i}" in r.error
+                continue
+            assert r.error is None
+            assert set(r.results) == {f"res.{k}" for k in v}
+            for k, val in v.items():
+                assert _same(r[f"res.{k}"], val), (k, i, r[f"res.{k}"], val)
+
+
+@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.data_too_large])
+@given(plans())
+def test_round_trip_property(plan):
+    n, kinds, runs, set_size, batch, ckpt = plan
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "p.h5")
+        summary = _execute(path, runs, set_size, batch, ckpt)
+        n_failed = sum(f for f, _ in runs)
+        assert (summary.done, summary.failed, summary.pending) == (n - n_failed, n_failed, 0)
+        check_file(path, n, kinds, runs)
+
+
+# ---------------------------------------------------------------------------- fixed cases
+def _one(tmp_path, runs, set_size=3, batch=None, ckpt=False, kinds=None):
+    path = str(tmp_path / "x.h5")
+    _execute(path, runs, set_size, batch, ckpt)
+    kinds = kinds or sorted({k for _, v in runs for k in v})
+    check_file(path, len(runs), kinds, runs)
+    return path
+
+
+def test_int_missing_in_whole_bucket_is_nan(tmp_path):
+    # bucket 0 (runs 0-2) never adds "i": those runs must read as missing, not 0
+    runs = [(False, {})] * 3 + [(False, {"i": 7}), (False, {"i": 8}), (False, {"i": 9})]
+    path = _one(tmp_path, runs)
+    with hpcpet.load(path) as t:
+        col = t.get_from_runs("res.i")
+        assert np.isnan(col[:3]).all() and col[3:].tolist() == [7, 8, 9]
+
+
+def test_bool_missing_is_nan(tmp_path):
+    _one(tmp_path, [(False, {"b": True}), (False, {}), (False, {"b": False}), (False, {"b": True})],
+         set_size=2)
+
+
+def test_int_complete_stays_int(tmp_path):
+    path = _one(tmp_path, [(False, {"i": k}) for k in range(7)] + [(True, {"i": 99})])
+    with hpcpet.load(path) as t:
+        assert t.get_from_runs("res.i").dtype.kind == "i"
+
+
+def test_ragged_that_looks_fixed_in_one_bucket(tmp_path):
+    # bucket 0 has equal lengths (stored as a fixed block), bucket 1 not
+    runs = [(False, {"r1": np.arange(2)}), (False, {"r1": np.arange(2) + 5}),
+            (False, {"r1": np.arange(3)}), (False, {"r1": np.arange(0)})]
+    for ckpt in (False, True):
+        _one(tmp_path, runs, set_size=2, batch=1, ckpt=ckpt)
+
+
+def test_fixed_then_ragged_in_same_bucket_across_batches(tmp_path):
+    runs = [(False, {"r2": np.ones((2, 2))}), (False, {"r2": np.ones((2, 2)) * 2}),
+            (False, {"r2": np.ones((1, 3))}), (False, {"r2": np.ones((0, 1))})]
+    _one(tmp_path, runs, set_size=4, batch=2, ckpt=True)
+    _one(tmp_path, runs, set_size=4, batch=2, ckpt=False)
+
+
+def test_int_then_float_promotes(tmp_path):
+    path = str(tmp_path / "p.h5")
+    runs = [(False, {"f": 1}), (False, {"f": 2}), (False, {"f": 2.5}), (False, {"f": 3.5})]
+    _execute(path, runs, set_size=2, batch=1, checkpoint_each_batch=True)
+    with hpcpet.load(path) as t:
+        assert t.get_from_runs("res.f").tolist() == [1.0, 2.0, 2.5, 3.5]
+
+
+def test_non_ascii_and_empty_strings(tmp_path):
+    runs = [(False, {"s": "ünïcødé ✓ 漢字"}), (False, {"s": ""}), (False, {}), (True, {"s": "x"}),
+            (False, {"s": "\U0001F600 emoji"})]
+    path = _one(tmp_path, runs, set_size=2)
+    with h5py.File(path, "r") as h5:  # readable as UTF-8 by plain h5py
+        ds = h5["results/block_00000/run_set_00000/res/s"]
+        assert ds.asstr()[0] == "ünïcødé ✓ 漢字"
+
+
+def test_unstorable_result_fails_the_run(tmp_path):
+    path = str(tmp_path / "u.h5")
+
+    def run(traj):
+        traj.add_result("ok", 1.0)
+        if traj.index == 1:
+            traj.add_result("bad", {"a": 1})
+
+    traj = hpcpet.Trajectory()
+    traj.add_parameter("x", 0)
+    traj.explore({"x": [0, 1, 2]})
+    s = Environment(traj, path, progress="quiet").run(run)
+    assert (s.done, s.failed) == (2, 1)
+    with hpcpet.load(path) as t:
+        assert "ResultTypeError" in t.errors[1] and "'bad'" in t.errors[1]
+        assert t.get_from_runs("ok")[[0, 2]].tolist() == [1.0, 1.0]
+
+
+def test_text_and_numbers_mixed_fails_cleanly():
+    with pytest.raises(ResultTypeError):
+        encode([1.0, "a"])
+    col = BucketColumn(4)
+    col.put(0, encode(["a", "b"]), slice(None))
+    with pytest.raises(ResultTypeError):
+        col.put(2, encode([1.0, 2.0]), slice(None))
+
+
+def test_encode_kinds():
+    assert encode([1, 2]).kind == "fixed"
+    assert encode([np.zeros(2), np.zeros(3)]).kind == "ragged"
+    assert encode(["a", None]).kind == "string"
+    c = encode([None, 2.0, None])
+    assert c.kind == "fixed" and c.present.tolist() == [False, True, False]
+    assert isinstance(encode([np.zeros(2)]), Column)
+
+
+def test_file_readable_with_plain_h5py(tmp_path):
+    path = str(tmp_path / "plain.h5")
+    traj = hpcpet.Trajectory()
+    traj.add_parameter("x", 1.0)
+    traj.add_parameter("neuron.tau", 10.0)
+    traj.explore(hpcpet.cartesian_product({"x": [1.0, 2.0], "neuron.tau": [5.0, 7.0, 9.0]}))
+
+    def run(t):
+        t.add_result("some_group.$set.$.z", t.x * t.neuron.tau)
+
+    Environment(traj, path, set_size=4, progress="quiet").run(run)
+    with h5py.File(path, "r") as h5:
+        z0 = h5["results/block_00000/run_set_00000/some_group/z"][()]
+        z1 = h5["results/block_00000/run_set_00001/some_group/z"][()]
+        assert z0.tolist() == [5.0, 7.0, 9.0, 10.0] and z1.tolist() == [14.0, 18.0]
+        assert h5["runs/status"][()].tolist() == [1] * 6
+        assert h5["explored/neuron/tau"][()].tolist() == [5.0, 7.0, 9.0] * 2
+        assert h5["parameters/x"][()] == 1.0

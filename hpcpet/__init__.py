@@ -11,9 +11,10 @@ from .environment import Environment, Summary
 from .errors import HpcpetError
 from .exploration import Exploration, cartesian_product, zip_exploration
 from .loading import LoadedTrajectory, load
+from .resume import resume
 from .trajectory import Trajectory
 
 __all__ = [
     "Environment", "Exploration", "HpcpetError", "LoadedTrajectory", "Summary", "Trajectory",
-    "__version__", "cartesian_product", "load", "main", "zip_exploration",
+    "__version__", "cartesian_product", "load", "main", "resume", "zip_exploration",
 ]

@@ -10,7 +10,7 @@ from ._version import __version__
 from .errors import HpcpetError
 
 #: verbs, each a module in hpcpet.commands with ``add_parser(subparsers)``
-VERBS = ["run", "info", "merge", "plot", "status", "import-pypet"]
+VERBS = ["run", "resume", "info", "merge", "plot", "status", "import-pypet"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,10 +37,28 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except HpcpetError as exc:
         print(f"hpcpet: error: {exc}", file=sys.stderr)
+        _end_mpi_job_after_error(2)
         return 2
+    except Exception:
+        _end_mpi_job_after_error(1, traceback=True)
+        raise
     except KeyboardInterrupt:
         print("hpcpet: interrupted", file=sys.stderr)
         return 130
+
+
+def _end_mpi_job_after_error(code: int, traceback: bool = False) -> None:
+    """Under a multi-rank mpiexec, an error on one rank must not leave the others waiting."""
+    from .backends import under_mpi
+
+    if under_mpi():
+        if traceback:
+            import traceback as tb
+
+            tb.print_exc()
+        from .backends.mpi import abort_if_worker_failed
+
+        abort_if_worker_failed(code)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -56,4 +74,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         if main_file and not main_file.endswith(("__main__.py",)) and hasattr(main_mod, "run") \
                 and hasattr(main_mod, "build"):
             argv = ["run", main_file, *argv]
-    sys.exit(run_cli(argv))
+    code = run_cli(argv)
+    from .backends import under_scoop
+
+    if under_scoop():  # SCOOP drops the exit code and prints a traceback for SystemExit
+        from .backends.scoop import report_status
+
+        report_status(code)
+        return
+    sys.exit(code)

@@ -197,13 +197,17 @@ class Environment:
         writer.h5.attrs["started"] = _now()
         ran = 0
         interrupted = hard = False
+        write_error: BaseException | None = None
         try:
             self.backend.start(frozen)
             with _stop_on_signals(source, self.log, self.stop_grace) as stop:
                 for result in self.backend.run(source):
                     stop.writing = True
                     source.observe(result)
-                    writer.write(result)
+                    try:
+                        writer.write(result)
+                    except (OSError, RuntimeError) as exc:  # disk full, quota, I/O error
+                        raise _WriteFailed(exc) from exc
                     stop.writing = False
                     if stop.hard:
                         raise KeyboardInterrupt
@@ -216,13 +220,25 @@ class Environment:
                 interrupted = bool(stop.signal)
         except KeyboardInterrupt:
             interrupted = hard = True
+        except _WriteFailed as failed:
+            write_error = failed.args[0]
+            hard = True
         finally:
             progress.close()
             try:
                 terminate = getattr(self.backend, "terminate", None) if hard else None
                 (terminate or self.backend.close)()
             finally:
-                writer.close()
+                if write_error is None:
+                    writer.close()
+                else:
+                    _close_after_write_error(writer)
+        if write_error is not None:
+            from .writer import _first_line
+
+            raise HpcpetError(
+                f"writing {writer.path} failed: {_first_line(write_error)}. Runs saved before "
+                f"are intact; fix the cause, then: python -m hpcpet resume {writer.path}")
         c = writer.counts()
         summary = Summary(writer.path, writer.n_runs, c["done"], c["failed"], c["pending"], ran,
                           time.perf_counter() - t0, interrupted)
@@ -232,6 +248,27 @@ class Environment:
         if self.fail_fast and c["failed"]:
             raise HpcpetError(f"a run failed (--fail-fast); {summary}")
         return summary
+
+
+class _WriteFailed(Exception):
+    """The writer could not write (the run loop stops, the file keeps its last checkpoint)."""
+
+
+def _close_after_write_error(writer: Writer) -> None:
+    """Try to save what is left; never raise, and keep h5py's cleanup noise off the terminal."""
+    old_hook = sys.unraisablehook
+
+    def hook(unraisable):
+        if "h5py" not in repr(unraisable.object):
+            old_hook(unraisable)
+    sys.unraisablehook = hook
+    try:
+        writer.close()
+    except Exception:
+        try:
+            writer.h5.close()
+        except Exception:
+            pass
 
 
 def _now() -> str:

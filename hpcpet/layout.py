@@ -29,13 +29,31 @@ def name_to_path(name: str) -> str:
     return name.replace(".", "/")
 
 
-def bucket_path(bucket: int, set_size: int) -> str:
+def block_depth(n_runs: int, set_size: int) -> int:
+    """Levels of blocks above the buckets: 1 up to ``set_size**3`` runs, more beyond.
+
+    Enough levels that no group holds more than ``set_size`` children
+    (except with ``set_size == 1``, where one level is used).
+    """
+    n_buckets = max(1, -(-n_runs // set_size))
+    depth = 1
+    if set_size > 1:
+        while -(-n_buckets // set_size ** depth) > set_size:
+            depth += 1
+    return depth
+
+
+def bucket_path(bucket: int, set_size: int, n_runs: int) -> str:
     """Group of bucket ``bucket``: ``results/block_BBBBB/run_set_SSSSS``.
 
-    A block holds ``set_size`` buckets, so no group has more than
-    ``set_size`` children at any number of runs.
+    A block holds ``set_size`` buckets (or blocks); with more than
+    ``set_size**3`` runs blocks nest (``results/block_00001/block_00012/run_set_00123``),
+    so no group has more than ``set_size`` children at any number of runs.
+    A block's number is that of its first bucket divided by ``set_size**level``.
     """
-    return f"{RESULTS}/{block_name(bucket // set_size)}/{set_name(bucket)}"
+    depth = block_depth(n_runs, set_size)
+    blocks = [block_name(bucket // set_size ** k) for k in range(depth, 0, -1)]
+    return "/".join([RESULTS, *blocks, set_name(bucket)])
 
 
 def bucket_range(bucket: int, set_size: int, n_runs: int) -> tuple[int, int]:

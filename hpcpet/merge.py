@@ -256,7 +256,7 @@ def _buckets(parts: list[Part], out: h5py.File, n: int, ss: int) -> tuple[int, i
         b_first, b_last = part.start // ss, (part.stop - 1) // ss
         for b in range(b_first, b_last + 1):
             lo, hi = L.bucket_range(b, ss, n)
-            path = L.bucket_path(b, ss)
+            path = L.bucket_path(b, ss, n)
             if part.start <= lo and hi <= part.stop:
                 if path in part.h5:
                     h5py.h5o.copy(part.h5.id, path.encode(), out.id, path.encode(), ocpl, lcpl)
@@ -282,6 +282,6 @@ def _merge_bucket(writer: Writer, b: int, lo: int, hi: int, owners: list[Part]) 
         s, e = max(lo, p.start), min(hi, p.stop)
         st[s - lo:e - lo] = p.h5[L.STATUS][s:e]
         bucket.status = st  # rows outside p's slice are not done there, so they are skipped
-        writer._load_bucket(bucket, p.h5[L.bucket_path(b, writer.set_size)])
+        writer._load_bucket(bucket, p.h5[L.bucket_path(b, writer.set_size, writer.n_runs)])
     bucket.status = final
     writer._write_bucket(b, bucket)

@@ -1,6 +1,7 @@
 """Progress output: a bar on a terminal, a plain line every few percent in a batch log."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
@@ -11,6 +12,13 @@ def _fmt_seconds(s: float) -> str:
         return "?"
     s = int(s)
     return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def _terminal_columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 class Progress:
@@ -42,13 +50,16 @@ class Progress:
         self.t0 = time.monotonic()
         self._next = self.every
         self._last_line = self.t0
+        self._printed = -1  # runs done at the last log line
         self._bar = None
         if mode == "bar":
             try:
                 from tqdm import tqdm
 
+                sized = _terminal_columns(self.stream) > 0  # a pty may report 0 columns
                 self._bar = tqdm(total=total, unit=" runs", unit_scale=True, file=self.stream,
-                                 smoothing=0.1, dynamic_ncols=True)
+                                 smoothing=0.1, dynamic_ncols=sized, ncols=None if sized else 80,
+                                 nrows=None if sized else 24)
             except ImportError:
                 self.mode = "log"
 
@@ -74,14 +85,15 @@ class Progress:
         pct = 100.0 * self.done / self.total if self.total else 100.0
         failed = f", {self.failed} failed" if self.failed else ""
         print(f"[hpcpet] {self.done}/{self.total} {self.label} ({pct:.0f}%{failed}) "
-              f"{rate:,.0f} runs/s, elapsed {_fmt_seconds(elapsed)}, eta {_fmt_seconds(eta)}",
+              f"{rate:,.{0 if rate >= 100 else 1}f} runs/s, elapsed {_fmt_seconds(elapsed)}, eta {_fmt_seconds(eta)}",
               file=self.stream, flush=True)
+        self._printed = self.done
 
     def close(self) -> None:
         """Finish the bar or print a last line."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self.mode == "log" and self.done != self._next - self.every:
+        elif self.mode == "log" and self.done != self._printed:
             self._line(time.monotonic())
         self.mode = "quiet"

@@ -206,7 +206,7 @@ def format_status(st: Status) -> str:
         lines.append(f"rate:       {st.rate:,.1f} runs/s" + ("" if st.state == "running" else " (last session)"))
     if st.state == "running":
         lines.append(f"eta:        {_fmt_seconds(st.eta)}")
-    if st.updated is not None:
+    if st.updated is not None and st.state == "running":
         lines.append(f"updated:    {time.time() - st.updated:.0f} s ago")
     if st.started:
         lines.append(f"started:    {st.started}")

@@ -25,6 +25,10 @@ from .errors import FileFormatError, HpcpetError
 from .trajectory import Trajectory
 
 
+class DiskFullError(HpcpetError):
+    """Too little free disk space to write results safely."""
+
+
 def now() -> str:
     """The current local time as ISO 8601 text."""
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -83,6 +87,22 @@ def open_h5(path: str, mode: str) -> h5py.File:
         raise HpcpetError(f"cannot open {path}: {text.splitlines()[0] if text else exc}") from None
 
 
+def _space_text(free: float, need: float) -> str:
+    return (f"disk nearly full: only {free / (1 << 20):.1f} MB free, hpcpet needs "
+            f"{need / (1 << 20):.0f} MB (HPCPET_MIN_FREE_MB)")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The useful part of an HDF5 error: errno text if there is one, else its first line."""
+    import re
+
+    text = str(exc)
+    m = re.search(r"errno = (\d+), error message = '([^']*)'", text)
+    if m:
+        return f"{m.group(2)} (errno {m.group(1)})"
+    return (text.splitlines() or [type(exc).__name__])[0]
+
+
 def _write_value(group: h5py.Group, path: str, value: Any, comment: str = "") -> None:
     if isinstance(value, str):
         ds = group.create_dataset(path, data=value, dtype=h5py.string_dtype())
@@ -101,6 +121,7 @@ class _Bucket:
         self.columns: dict[str, BucketColumn] = {}
         self.remaining = todo
         self.dirty = False
+        self.on_disk = False  # its group may exist in the file (False: create it without looking)
 
     def column(self, name: str) -> BucketColumn:
         col = self.columns.get(name)
@@ -115,7 +136,7 @@ class Writer:
     Use :meth:`create` for a new exploration and :meth:`reopen` to resume one.
     """
 
-    def __init__(self, h5: h5py.File, checkpoint_seconds: float = 1.0):
+    def __init__(self, h5: h5py.File, checkpoint_seconds: float | None = None):
         self.h5 = h5
         self.path = h5.filename
         self.n_runs = int(h5.attrs["n_runs"])
@@ -123,6 +144,8 @@ class Writer:
         self.status = h5[L.STATUS][()]
         #: runs this file is responsible for: its part's slice (see hpcpet.parts), else all
         self.part = (int(h5.attrs.get("part_start", 0)), int(h5.attrs.get("part_stop", self.n_runs)))
+        if checkpoint_seconds is None:  # HPCPET_CHECKPOINT_SECONDS, default 1
+            checkpoint_seconds = float(os.environ.get("HPCPET_CHECKPOINT_SECONDS", "1"))
         self.checkpoint_seconds = checkpoint_seconds
         self._buckets: dict[int, _Bucket] = {}
         self._staged: list[tuple[int, np.ndarray]] = []
@@ -131,6 +154,8 @@ class Writer:
         self._todo_mask: np.ndarray | None = None
         self._pending_comments: dict[str, str] = {}
         self._last_checkpoint = time.monotonic()
+        self._space_checked = -1e9
+        self.disk_full = False
 
     # ------------------------------------------------------------------ open
     @classmethod
@@ -147,14 +172,38 @@ class Writer:
             raise HpcpetError(f"output folder does not exist: {folder}")
         if not os.access(folder, os.W_OK):
             raise HpcpetError(f"output folder is not writable: {folder}")
-        h5 = open_h5(path, "w")
+        st = os.statvfs(folder)
+        need = float(os.environ.get("HPCPET_MIN_FREE_MB", "32")) * (1 << 20)
+        if st.f_bavail * st.f_frsize < need:
+            raise DiskFullError(f"{_space_text(st.f_bavail * st.f_frsize, need)} in {folder}")
+        if os.path.exists(path):  # --overwrite: never pull a file from under another writer
+            try:
+                open_h5(path, "r+").close()
+            except HpcpetError as exc:
+                if "another process" in str(exc) or "locking" in str(exc):
+                    raise
+        # the header goes to a temporary file that replaces ``path`` once complete, so that
+        # ``path`` is never a half-written header (kill -9, full disk)
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+        h5 = open_h5(tmp, "w")
         try:
             cls._write_header(h5, traj, set_size, metadata or {}, source)
-        except BaseException:
-            h5.close()
+            h5.flush()
+            fsync(h5)
+            os.replace(tmp, path)
+        except BaseException as exc:
+            try:
+                h5.close()
+            except Exception:
+                pass
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if isinstance(exc, (OSError, RuntimeError)):
+                raise HpcpetError(f"cannot write {path}: {_first_line(exc)}") from None
             raise
-        h5.flush()
-        return cls(h5)
+        writer = cls(h5)
+        writer.path = path
+        return writer
 
     @staticmethod
     def _write_header(h5: h5py.File, traj: Trajectory, set_size: int, metadata: dict,
@@ -247,9 +296,11 @@ class Writer:
             self.todo()
         bucket = _Bucket(start, stop, int(self._todo_mask[start:stop].sum()))
         bucket.status[:] = self.status[start:stop]
-        path = L.bucket_path(b, self.set_size)
-        if path in self.h5:  # a bucket written earlier (resume, or a partial checkpoint)
+        path = L.bucket_path(b, self.set_size, self.n_runs)
+        # only done rows are loaded, so look in the file only if some are done (cheap at 10^4 buckets)
+        if (bucket.status == DONE).any() and path in self.h5:  # written earlier (resume, checkpoint)
             self._load_bucket(bucket, self.h5[path])
+            bucket.on_disk = True
         self._buckets[b] = bucket
         return bucket
 
@@ -273,8 +324,32 @@ class Writer:
                 kind = RAGGED
             bucket.column(name).put(0, Column(kind, data, present), slice(None))
 
+    def check_space(self) -> None:
+        """Refuse to write when the disk is nearly full (HDF5 fails badly on ENOSPC).
+
+        Checked at most once a second; the reserve is ``HPCPET_MIN_FREE_MB``
+        (default 32). Raises :class:`DiskFullError`; the file keeps its last
+        checkpoint.
+        """
+        t = time.monotonic()
+        if t - self._space_checked < 1.0:
+            return
+        self._space_checked = t
+        need = float(os.environ.get("HPCPET_MIN_FREE_MB", "32")) * (1 << 20)
+        try:
+            st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        except OSError:
+            return
+        free = st.f_bavail * st.f_frsize
+        if free < need:
+            self.disk_full = True
+            raise DiskFullError(
+                f"{_space_text(free, need)} next to {self.path}; runs saved so far are intact: "
+                f"free space, then: python -m hpcpet resume {self.path}")
+
     def write(self, result: BatchResult) -> None:
         """Take one batch's results; buckets that become complete are written."""
+        self.check_space()
         ss = self.set_size
         for b in range(result.start // ss, (result.stop - 1) // ss + 1):
             bucket = self._bucket(b)
@@ -306,8 +381,16 @@ class Writer:
             self.checkpoint()
 
     def _write_bucket(self, b: int, bucket: _Bucket) -> None:
-        path = L.bucket_path(b, self.set_size)
-        group = self.h5.require_group(path)
+        path = L.bucket_path(b, self.set_size, self.n_runs)
+        fresh = not bucket.on_disk
+        if fresh:
+            try:
+                group = self.h5.create_group(path)
+            except ValueError:  # left by a partial checkpoint before a crash
+                group, fresh = self.h5[path], False
+        else:
+            group = self.h5[path]
+        bucket.on_disk = True
         done = bucket.status == DONE
         for name, bcol in bucket.columns.items():
             col = bcol.rows()
@@ -323,12 +406,12 @@ class Writer:
                 if any(r.ndim != 1 for r in col.data):
                     ndim = max(r.ndim for r in col.data)
                     shapes = np.array([list(r.shape) + [-1] * (ndim - r.ndim) for r in col.data], np.int64)
-                    _put(group, dpath + L.SHAPE_SUFFIX, shapes)
-            _put(group, dpath, data)
+                    _put(group, dpath + L.SHAPE_SUFFIX, shapes, fresh)
+            _put(group, dpath, data, fresh)
             present_needed = col.present is not None and not col.present[done].all()
             if present_needed:
-                _put(group, dpath + L.PRESENT_SUFFIX, col.present)
-            elif dpath + L.PRESENT_SUFFIX in group:
+                _put(group, dpath + L.PRESENT_SUFFIX, col.present, fresh)
+            elif not fresh and dpath + L.PRESENT_SUFFIX in group:
                 del group[dpath + L.PRESENT_SUFFIX]
             self._update_info(name, col)
         self._staged.append((bucket.start, bucket.status.copy()))
@@ -391,6 +474,9 @@ class Writer:
         """Checkpoint, record the end time and close the file."""
         if not self.h5.id.valid:
             return
+        if self.disk_full:  # keep the last checkpoint; write nothing more
+            self.h5.close()
+            return
         self.checkpoint()
         self.h5.attrs["ended"] = now()
         lo, hi = self.part
@@ -416,7 +502,7 @@ def _h5able(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _put(group: h5py.Group, path: str, data: np.ndarray) -> None:
+def _put(group: h5py.Group, path: str, data: np.ndarray, fresh: bool = False) -> None:
     """Store ``data`` at ``path``, never invalidating what the file on disk holds there now.
 
     A fixed-size dataset is overwritten in place (rows already done get the
@@ -424,9 +510,9 @@ def _put(group: h5py.Group, path: str, data: np.ndarray) -> None:
     overwriting its heap references in place could leave, after a crash,
     references to heap blocks that were never written. Freed space is not
     reused (``fs_strategy="none"``), so the old dataset stays intact on disk
-    until the next flush replaces the link.
+    until the next flush replaces the link. ``fresh``: the group was just created.
     """
-    if path in group:
+    if not fresh and path in group:
         ds = group[path]
         if ds.shape == data.shape and ds.dtype == data.dtype and data.dtype.kind != "O":
             ds[...] = data

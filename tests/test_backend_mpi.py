@@ -154,3 +154,64 @@ def test_ctrl_c_to_mpiexec_saves_finished_runs(tmp_path):
         done = int(t.completed.sum())
         assert 0 < done < 2000 and t.failed.sum() == 0
         assert np.array_equal(t.get_from_runs("z")[t.completed], t.explored["x"][t.completed])
+
+
+BAD_ON_WORKERS = '''
+import os
+import numpy as np
+import hpcpet
+
+if os.environ.get("PMI_RANK", "0") != "0":
+    raise RuntimeError("cannot import on a worker")
+
+def build(traj):
+    traj.add_parameter("x", 0)
+    traj.explore(hpcpet.cartesian_product({"x": np.arange(100)}))
+
+def run(traj):
+    traj.add_result("z.$", traj.x)
+'''
+
+
+def test_worker_rank_error_ends_the_job_instead_of_hanging(tmp_path):
+    exp = tmp_path / "bad.py"
+    exp.write_text(BAD_ON_WORKERS)
+    proc = hpcpet_cli("run", exp, "-o", tmp_path / "out.h5", "--backend", "mpi", "--quiet",
+                      prefix=mpi_prefix(3), check=False, timeout=60)
+    assert proc.returncode != 0
+    assert "cannot import on a worker" in proc.stderr
+
+
+SLOW_TAIL = '''
+import time
+import numpy as np
+import hpcpet
+
+def build(traj):
+    traj.add_parameter("x", 0)
+    traj.explore(hpcpet.cartesian_product({"x": np.arange(100)}))
+
+def run(traj):
+    time.sleep(0.2 if traj.x < 4 else 60)
+    traj.add_result("z.$", traj.x)
+'''
+
+
+def test_hard_stop_does_not_wait_for_long_runs(tmp_path):
+    # after the first SIGINT the master waits HPCPET_STOP_GRACE s, then stops at once: workers
+    # stuck in 60 s runs are aborted after the file is closed
+    exp = tmp_path / "slow.py"
+    exp.write_text(SLOW_TAIL)
+    out = str(tmp_path / "out.h5")
+    proc = subprocess.Popen([*mpi_prefix(3), sys.executable, "-m", "hpcpet", "run", str(exp), "-o", out,
+                             "--backend", "mpi", "--batch-size", "1", "--progress", "log"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, HPCPET_STOP_GRACE="0.3"))
+    for line in proc.stderr:
+        if "4/100 runs" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=40)  # the 60 s runs must not be waited for
+    assert proc.returncode != 0
+    with hpcpet.load(out) as t:
+        assert t.completed.sum() == 4 and np.array_equal(np.flatnonzero(t.completed), np.arange(4))

@@ -264,20 +264,55 @@ class ScoopBackend(Backend):
         self.local = None
 
 
-def scoop_command(workers: int, argv: list[str] | None = None) -> list[str]:
-    """The ``python -m scoop`` command that re-runs ``argv`` (default: this process's) with ``workers`` workers."""
+def scoop_command(workers: int, argv: list[str] | None = None) -> tuple[list[str], bool]:
+    """The ``python -m scoop`` command that re-runs ``argv`` (default: this process's command).
+
+    Returns the command and whether it reports its exit code through
+    ``HPCPET_SCOOP_STATUS`` (true for hpcpet commands and experiment files).
+    """
     argv = list(sys.argv if argv is None else argv)
     script = argv[0] if argv else ""
+    main = sys.modules.get("__main__")
     if not script.endswith(".py") or os.path.basename(script) == "__main__.py":
-        script = ENTRY  # python -m hpcpet ...
-    return [sys.executable, "-m", "scoop", "--quiet", "-n", str(workers + 1), script, *argv[1:]]
+        args, cli = [ENTRY, *argv[1:]], True  # python -m hpcpet VERB ...
+    elif hasattr(main, "build") and hasattr(main, "run"):
+        args, cli = [ENTRY, "run", script, *argv[1:]], True  # python experiment.py ...
+    else:
+        args, cli = argv, False  # a script of the user's
+    return [sys.executable, "-m", "scoop", "--quiet", "-n", str(workers + 1), *args], cli
+
+
+def report_status(code: int) -> None:
+    """Inside SCOOP: tell the process that launched SCOOP (if any) this command's exit code."""
+    path = os.environ.get("HPCPET_SCOOP_STATUS")
+    if path:
+        with open(path, "w") as fh:
+            fh.write(str(code))
 
 
 def launch(workers: int, argv: list[str] | None = None) -> int:
     """Run ``argv`` under SCOOP with ``workers`` workers plus the origin; return its exit code."""
-    cmd = scoop_command(workers, argv)
-    proc = subprocess.Popen(cmd)
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal sends it to the child too
+    import tempfile
+
+    cmd, reports = scoop_command(workers, argv)
+    fd, status = tempfile.mkstemp(prefix="hpcpet-scoop-", suffix=".status")
+    os.close(fd)
+    try:
+        code = _wait(subprocess.Popen(cmd, env=dict(os.environ, HPCPET_SCOOP_STATUS=status)))
+        with open(status) as fh:
+            text = fh.read().strip()
+    finally:
+        os.unlink(status)
+    if text:
+        return int(text)
+    if reports:
+        return code or 1  # the origin died before it could say how it ended
+    return code
+
+
+def _wait(proc: subprocess.Popen) -> int:
+    """Wait for ``proc``, passing SIGTERM on; the terminal sends SIGINT to it directly."""
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def forward(signum, frame):
         proc.send_signal(signum)

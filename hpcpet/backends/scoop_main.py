@@ -1,7 +1,7 @@
-"""Entry script for ``python -m scoop ... scoop_main.py VERB ...``: the hpcpet command line under SCOOP.
+"""Entry script for ``python -m scoop ... scoop_main.py VERB ...``: ``python -m hpcpet VERB ...`` under SCOOP.
 
 SCOOP runs a script file, not a module; the SCOOP backend starts this file
-to re-run ``python -m hpcpet VERB ...`` inside a SCOOP pool.
+when it launches SCOOP for ``python -m hpcpet``.
 """
 from hpcpet.cli import main
 

@@ -1,0 +1,39 @@
+"""``resume``: complete an interrupted results file, running exactly the missing runs."""
+from __future__ import annotations
+
+from .run import add_run_options, progress_mode
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "resume", help="complete an interrupted results file",
+        description="Run the runs of FILE that are not done yet, with the experiment file recorded "
+                    "in FILE. Exit code 0, or 3 if interrupted again (as 'run').")
+    p.add_argument("file", help="results file written by 'run' (possibly interrupted)")
+    p.add_argument("--retry-failed", action="store_true", help="also re-run the runs that raised")
+    p.add_argument("--force", action="store_true",
+                   help="resume even if the experiment file changed (the exploration must not)")
+    p.add_argument("--experiment", default=None, metavar="PATH",
+                   help="the experiment file, if it moved since FILE was written")
+    add_run_options(p)
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from ..backends import get_backend
+    from ..errors import HpcpetError
+    from ..resume import resume
+
+    if args.ncores is not None and args.ncores < 1:
+        raise HpcpetError(f"--ncores must be >= 1, got {args.ncores}")
+    backend = get_backend(args.backend, args.ncores)
+    summary = resume(args.file, backend=backend, retry_failed=args.retry_failed, force=args.force,
+                     experiment=args.experiment, progress=progress_mode(args),
+                     fail_fast=args.fail_fast, batch_size=args.batch_size)
+    if summary is None:  # an MPI worker rank
+        return 0
+    if not args.quiet:
+        import sys
+
+        print(f"[hpcpet] {summary}", file=sys.stderr, flush=True)
+    return 3 if summary.interrupted else 0

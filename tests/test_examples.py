@@ -1,0 +1,84 @@
+"""Every example in examples/ runs and its results load."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import hpcpet
+
+from conftest import ROOT, hpcpet_cli
+
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+def _example(name):
+    return os.path.join(EXAMPLES, name)
+
+
+def test_every_example_is_covered():
+    assert sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py")) == \
+        ["api_script.py", "logistic.py", "oscillator.py", "product.py"]
+
+
+def test_product(tmp_path):
+    out = tmp_path / "p.h5"
+    hpcpet_cli("run", _example("product.py"), "-o", out, "--quiet")
+    with hpcpet.load(str(out)) as t:
+        da = t.to_xarray("some_group.z")
+        assert da.shape == (101, 4)
+        assert np.allclose(da.values, np.outer(t.axes["x"], t.axes["neuron.tau"]))
+
+
+def test_oscillator_fixed_shape_trace(tmp_path):
+    out = tmp_path / "o.h5"
+    hpcpet_cli("run", _example("oscillator.py"), "-o", out, "--quiet", "--backend", "pool", "--ncores", "2")
+    with hpcpet.load(str(out)) as t:
+        assert t.completed.all()
+        trace = t.to_xarray("trace")
+        amp = t.to_xarray("amplitude")
+    assert trace.dims == ("zeta", "drive.w", "trace_dim0") and trace.shape == (4, 25, 200)
+    # resonance: the amplitude peaks near w = w0 = 1 and falls with damping
+    peak_w = amp["drive.w"].values[amp.values.argmax(axis=1)]
+    assert np.all(np.abs(peak_w - 1.0) < 0.2), peak_w
+    assert np.all(np.diff(amp.max(dim="drive.w").values) < 0)
+    assert np.allclose(np.abs(trace.values[:, :, 100:]).max(axis=2), amp.values, rtol=0.3)
+
+
+def test_logistic_ragged_attractor(tmp_path):
+    out = tmp_path / "l.h5"
+    proc = subprocess.run([sys.executable, _example("logistic.py"), "-o", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    with hpcpet.load(str(out)) as t:
+        attractor = t.get_from_runs("attractor")
+        r = t.explored["r"]
+        n = t.get_from_runs("n_points")
+        assert t.results["attractor"]["kind"] == "ragged"
+        df = t.to_pandas()
+    assert [len(a) for a in attractor] == list(n)
+    assert n[np.argmin(np.abs(r - 2.9))] == 1  # a fixed point
+    assert n[np.argmin(np.abs(r - 3.2))] == 2  # period 2
+    assert n[np.argmin(np.abs(r - 3.5))] == 4  # period 4
+    assert n[np.argmin(np.abs(r - 3.9))] > 100  # chaos
+    assert sorted(df.columns) == ["lyapunov", "n_points", "r", "status"]
+    assert df.loc[np.argmin(np.abs(r - 3.9)), "lyapunov"] > 0
+
+
+def test_api_script(tmp_path):
+    out = tmp_path / "a.h5"
+    proc = subprocess.run([sys.executable, _example("api_script.py"), "-o", str(out), "--samples", "500"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "5/6 runs done, 1 failed" in proc.stdout
+    assert "failed" in proc.stdout.splitlines()[-1]
+    with hpcpet.load(str(out)) as t:
+        assert t.exploration_kind == "zip"
+        assert list(t.status) == [1, 1, 1, 1, 1, 2]
+        mean = t.to_xarray("stats.mean")
+        q = t.get_from_runs("stats.quartiles")
+        assert "sigma must be positive" in t.errors[5]
+    assert mean.dims == ("run",)
+    assert np.allclose(mean.values[:5], [0.0, 1.0, 2.0, 5.0, -3.0], atol=0.3)
+    assert q.shape == (6, 3) and np.all(np.diff(q[:5], axis=1) > 0)

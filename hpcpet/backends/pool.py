@@ -16,13 +16,17 @@ from .base import Backend
 _WORKER: Worker | None = None
 
 
-def _init(frozen: FrozenInput) -> None:
+def _init(frozen: FrozenInput, stop=None) -> None:
     global _WORKER
     import signal
 
     # the master decides when to stop (SLURM and scancel send SIGTERM to every process)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def on_term(signum, frame):  # SIGTERM counts only once the master called terminate()
+        if stop is not None and stop.is_set():
+            os._exit(1)
+    signal.signal(signal.SIGTERM, on_term)
     _WORKER = Worker(frozen)
 
 
@@ -49,7 +53,8 @@ class PoolBackend(Backend):
     def start(self, frozen: FrozenInput) -> None:
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         ctx = mp.get_context(method)
-        self._pool = ctx.Pool(self.ncores, initializer=_init, initargs=(frozen,))
+        self._stop = ctx.Event()
+        self._pool = ctx.Pool(self.ncores, initializer=_init, initargs=(frozen, self._stop))
 
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         done: queue.SimpleQueue = queue.SimpleQueue()
@@ -79,6 +84,7 @@ class PoolBackend(Backend):
     def terminate(self) -> None:
         """Stop the workers at once, dropping batches that are still running."""
         if self._pool is not None:
+            self._stop.set()  # workers ignore SIGTERM until now
             self._pool.terminate()
             self._pool.join()
             self._pool = None

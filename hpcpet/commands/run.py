@@ -9,7 +9,7 @@ from ..backends import BACKENDS
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and ``resume``: how to execute."""
     p.add_argument("--backend", default="auto", choices=[*BACKENDS, "auto"],
-                   help="where runs execute; auto = mpi under a multi-rank mpiexec, else serial")
+                   help="where runs execute; auto = mpi under a multi-rank mpiexec, scoop under SCOOP, else serial")
     p.add_argument("--ncores", type=int, default=None, help="worker processes for pool and scoop")
     p.add_argument("--batch-size", type=int, default=None,
                    help="runs per batch (default: adaptive to run duration)")

@@ -19,20 +19,15 @@ def run_parts(tmp_path, n, set_size, exp="kinds.py", ks=None):
     return paths
 
 
-@pytest.fixture(scope="module")
-def serial4(tmp_path_factory):
-    out = tmp_path_factory.mktemp("s4") / "serial.h5"
-    hpcpet_cli("run", experiment("kinds.py"), "-o", out, "--set-size", 4, "--quiet")
-    return str(out)
-
-
-def test_merge_with_straddling_buckets_equals_serial(tmp_path, serial4):
-    # 35 runs, buckets of 4, 3 parts of 11/12/12 runs: boundaries fall inside buckets
-    paths = run_parts(tmp_path, 3, 4)
+@pytest.mark.parametrize("set_size", [4, 2])
+def test_merge_with_straddling_buckets_equals_serial(tmp_path, reference, set_size):
+    # 35 runs, 3 parts of 11/12/12 runs: boundaries fall inside buckets of 4 (and of 2,
+    # where 18 buckets need nested blocks)
+    paths = run_parts(tmp_path, 3, set_size)
     out = tmp_path / "all.h5"
     proc = hpcpet_cli("merge", *reversed(paths), "-o", out)
     assert "2 merged across part boundaries" in proc.stderr
-    assert_same_content(serial4, str(out))
+    assert_same_content(reference, str(out))
     with h5py.File(out) as f:
         assert "part" not in f.attrs and "part_start" not in f.attrs
         assert bool(f.attrs["complete"]) is False  # one run fails by design, as in serial

@@ -35,7 +35,7 @@ class _LazyColumns(Mapping):
             if name not in self._names:
                 raise KeyError(name)
             data = self._group[L.name_to_path(name)][()]
-            self._cache[name] = data.astype(str) if data.dtype.kind == "O" else data
+            self._cache[name] = _decode(data).astype(str) if data.dtype.kind == "O" else data
         return self._cache[name]
 
     def __iter__(self) -> Iterator[str]:

@@ -33,15 +33,24 @@ class RunView(dict):
     :meth:`add_result`.
     """
 
-    __slots__ = ("index", "trajectory", "_results", "_comments", "_plain")
+    __slots__ = ("index", "trajectory", "columns", "comments", "added", "_start", "_by_raw", "_plain")
 
     def __init__(self, trajectory: "Trajectory"):
         super().__init__((n, p.default) for n, p in trajectory.parameters.items())
         self.trajectory = trajectory
         self.index: int | None = None
-        self._results: dict[str, Any] = {}
-        self._comments: dict[str, str] = {}
-        self._plain: dict[str, str] = {}
+        self._plain: dict[str, str] = {}  # raw name -> plain name, kept for the worker's life
+        self.start_batch(0)
+
+    def start_batch(self, start: int) -> None:
+        """Begin collecting a batch whose first run is ``start`` (engine use)."""
+        self._start = start
+        #: plain result name -> one value per run of the batch so far
+        self.columns: dict[str, list] = {}
+        self.comments: dict[str, str] = {}
+        #: values added in the current run (the engine checks it after each run)
+        self.added = 0
+        self._by_raw: dict[str, list] = {}
 
     def __missing__(self, name: str) -> Any:
         prefix = name + "."
@@ -59,19 +68,42 @@ class RunView(dict):
 
     def add_result(self, name: str, value: Any, comment: str = "") -> None:
         """Store a result of this run; see :meth:`Trajectory.add_result`."""
+        col = self._by_raw.get(name)
+        if col is None:
+            col = self._column(name, comment)
+        col.append(value)
+        self.added += 1
+
+    def _column(self, name: str, comment: str, internal: bool = False) -> list:
         plain = self._plain.get(name)
         if plain is None:
-            plain = self._new_name(name, comment)
-        self._results[plain] = value
-
-    def _new_name(self, name: str, comment: str) -> str:
-        plain = plain_result_name(name)
-        if plain in RESERVED:
-            raise HpcpetError(f"result name {plain!r} is reserved")
-        self._plain[name] = plain
+            plain = name if internal else plain_result_name(name)
+            if plain in RESERVED and not internal:
+                raise HpcpetError(f"result name {plain!r} is reserved")
+            self._plain[name] = plain
+        col = self.columns.get(plain)
+        if col is None:  # first value in this batch: earlier runs have none
+            col = self.columns[plain] = [None] * (self.index - self._start)
+        self._by_raw[name] = col
         if comment:
-            self._comments.setdefault(plain, comment)
-        return plain
+            self.comments.setdefault(plain, comment)
+        return col
+
+    def end_run(self, k: int, failed: bool = False) -> None:
+        """Make every column hold exactly one value for runs ``0..k`` of the batch.
+
+        A run that failed, or did not add a result, gets None in that column;
+        a result added twice in one run keeps its last value.
+        """
+        for col in self.columns.values():
+            if failed:
+                del col[k:]
+                col.append(None)
+            elif len(col) == k:
+                col.append(None)
+            elif len(col) > k + 1:
+                col[k:] = [col[-1]]
+        self.added = 0
 
     def __reduce__(self):
         return (RunView, (self.trajectory,))
@@ -204,7 +236,7 @@ class Trajectory:
         plain = plain_result_name(name)
         if plain in RESERVED:
             raise HpcpetError(f"result name {plain!r} is reserved")
-        self.global_results[plain] = (value, comment)
+        self.global_results[plain] = (check_value(plain, value), comment)
 
     def __repr__(self) -> str:
         return f"Trajectory({self.name!r}, {len(self.parameters)} parameters, {len(self)} runs)"

@@ -107,7 +107,7 @@ def _write_value(group: h5py.Group, path: str, value: Any, comment: str = "") ->
     if isinstance(value, str):
         ds = group.create_dataset(path, data=value, dtype=h5py.string_dtype())
     else:
-        ds = group.create_dataset(path, data=np.asarray(value))
+        ds = group.create_dataset(path, data=_h5able(np.asarray(value)))
     if comment:
         ds.attrs["comment"] = comment
 

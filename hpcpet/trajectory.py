@@ -19,7 +19,10 @@ class Group:
     def __getattr__(self, part: str) -> Any:
         if part.startswith("_"):
             raise AttributeError(part)
-        return self._lookup(f"{self._prefix}.{part}")
+        try:
+            return self._lookup(f"{self._prefix}.{part}")
+        except KeyError:  # so that hasattr/getattr with a default work
+            raise AttributeError(f"no parameter or group {self._prefix}.{part!s}") from None
 
     def __repr__(self) -> str:
         return f"<group {self._prefix}>"

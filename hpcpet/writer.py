@@ -518,4 +518,20 @@ def _put(group: h5py.Group, path: str, data: np.ndarray, fresh: bool = False) ->
             ds[...] = data
             return
         del group[path]
-    group.create_dataset(path, data=data)
+    if data.dtype.kind in "biufc" and data.flags.c_contiguous:
+        _create_numeric(group, path, data)
+    else:
+        group.create_dataset(path, data=data)
+
+
+_LCPL = h5py.h5p.create(h5py.h5p.LINK_CREATE)
+_LCPL.set_create_intermediate_group(True)
+
+
+def _create_numeric(group: h5py.Group, path: str, data: np.ndarray) -> None:
+    """``group.create_dataset(path, data=data)`` through h5py's low-level API (3x cheaper)."""
+    space = h5py.h5s.create_simple(data.shape)
+    dset = h5py.h5d.create(group.id, path.encode(), h5py.h5t.py_create(data.dtype, logical=True), space,
+                           lcpl=_LCPL)
+    if data.size:
+        dset.write(h5py.h5s.ALL, h5py.h5s.ALL, data)

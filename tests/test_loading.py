@@ -197,3 +197,36 @@ def test_status_reread_while_open(tmp_path):
         assert bool(t.meta["complete"]) is False
         y = t.get_from_runs("y")
         assert y[:3].tolist() == [0, 1, 2]
+
+
+def test_explored_and_parameter_kinds_round_trip(tmp_path):
+    traj = hpcpet.Trajectory()
+    traj.add_parameter("s", "a")
+    traj.add_parameter("b", False)
+    traj.add_parameter("c", 0j)
+    traj.add_parameter("v", np.zeros(2))
+    traj.add_parameter("names", ["ä", "bb"], comment="unicode array default")
+    traj.add_parameter("i8", np.int8(3))
+    traj.explore(hpcpet.cartesian_product({"s": ["ä", "bb"], "b": [True, False], "c": [1 + 2j],
+                                           "v": [[1.0, 2.0], [3.0, 4.0]]}))
+
+    def run(t):
+        t.add_result("y", f"{t.s}{t.b}{t.c}{t.v.tolist()}{t.names.tolist()}")
+
+    out = str(tmp_path / "kinds.h5")
+    s = hpcpet.Environment(traj, out, progress="quiet").run(run)
+    assert s.done == 8
+    with hpcpet.load(out) as t:
+        e = t.explored
+        assert e["s"].tolist() == ["ä"] * 4 + ["bb"] * 4
+        assert e["b"].dtype == bool and e["b"].tolist() == [True, True, False, False] * 2
+        assert e["c"].tolist() == [1 + 2j] * 8
+        assert e["v"].shape == (8, 2) and e["v"][1].tolist() == [3.0, 4.0]
+        p = t.parameters
+        assert list(p["names"]) == ["ä", "bb"] and p["i8"] == 3 and p["s"] == "a"
+        assert t.comments["names"] == "unicode array default"
+        r = t.run(5)
+        assert r["s"] == "bb" and r["b"] and r["c"] == 1 + 2j
+        assert r["v"].tolist() == [3.0, 4.0]
+        assert r["y"] == "bbTrue(1+2j)[3.0, 4.0]['ä', 'bb']"
+        assert t.axes["s"].tolist() == ["ä", "bb"]

@@ -134,25 +134,59 @@ def test_item_and_attribute_access():
         traj.missing
     with pytest.raises(KeyError):
         traj["neuron.nope"]
-    with pytest.raises(KeyError):
+    with pytest.raises(AttributeError, match="neuron.nope"):
         traj.neuron.nope
-    # an explored value is seen during a run
-    traj.set_run(3, {"neuron.tau": 7.0})
-    assert traj.neuron.tau == 7.0 and traj.index == 3
+    assert not hasattr(traj.neuron, "nope") and getattr(traj.neuron, "nope", 3) == 3
+
+def test_run_sees_explored_values_by_item_and_attribute(tmp_path):
+    traj = Trajectory()
+    traj.add_parameter("neuron.tau", 10.0)
+    traj.add_parameter("neuron.syn.weight", 0.5)
+    traj.add_parameter("x", 1)
+    traj.explore({"neuron.tau": [7.0, 8.0]})
+    seen = []
+
+    def run(t):
+        seen.append((t.index, t.neuron.tau, t["neuron.tau"], t.neuron.syn.weight, t["neuron.syn.weight"], t.x))
+        with pytest.raises(AttributeError):
+            t.neuron.nope
+        with pytest.raises(KeyError):
+            t["nope"]
+
+    s = hpcpet.Environment(traj, str(tmp_path / "v.h5"), progress="quiet").run(run)
+    assert s.done == 2
+    assert seen == [(0, 7.0, 7.0, 0.5, 0.5, 1), (1, 8.0, 8.0, 0.5, 0.5, 1)]
 
 
-def test_results_with_wildcards_and_reserved():
+def test_results_with_wildcards_and_reserved(tmp_path):
     traj = Trajectory()
     traj.add_parameter("x", 1)
-    traj.set_run(0, {})
-    traj.add_result("g.$set.$.z", 5, comment="zed")
-    traj.add_result("g.$set.$.z", 6)
-    assert traj._results == {"g.z": 6}
-    assert traj._comments == {"g.z": "zed"}
-    with pytest.raises(HpcpetError, match="return"):  # the engine's name for return values
+    traj.explore({"x": [1, 2]})
+
+    def run(t):
+        t.add_result("g.$set.$.z", 5, comment="zed")
+        t.add_result("g.$.z", 6 * t.x)  # same plain name: the last value wins
+        if t.x == 2:
+            t.add_result("$.return", 1)
+
+    out = str(tmp_path / "r.h5")
+    s = hpcpet.Environment(traj, out, progress="quiet").run(run)
+    assert (s.done, s.failed) == (1, 1)
+    with hpcpet.load(out) as t:
+        assert t.get_from_runs("g.z").tolist()[0] == 6
+        assert t.comments["g.z"] == "zed"
+        assert "return" in t.errors[1]
+    with pytest.raises(HpcpetError, match="return"):
         traj.add_result("$.return", 1)
     with pytest.raises(InvalidNameError):
         traj.add_result("g.$x", 1)
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, None, [1, "a"], np.array([object()])])
+def test_unstorable_global_result_rejected_at_once(value):
+    traj = Trajectory()
+    with pytest.raises(HpcpetError, match="'g.v'"):
+        traj.add_result("g.v", value)
 
 
 def test_global_results_outside_runs(tmp_path):
@@ -161,6 +195,7 @@ def test_global_results_outside_runs(tmp_path):
     traj.explore({"x": [1.0, 2.0]})
     traj.add_result("summary.note", "hello", comment="a global")
     traj.add_result("summary.$.arr", np.arange(4))
+    traj.add_result("summary.names", ["ä", "b"])
     assert traj.global_results["summary.note"] == ("hello", "a global")
 
     def run(t):
@@ -168,11 +203,12 @@ def test_global_results_outside_runs(tmp_path):
 
     out = str(tmp_path / "g.h5")
     hpcpet.Environment(traj, out, progress="quiet").run(run)
-    assert traj.global_results.keys() == {"summary.note", "summary.arr"}
+    assert traj.global_results.keys() == {"summary.note", "summary.arr", "summary.names"}
     with hpcpet.load(out) as t:
         g = t.globals
         assert g["summary.note"] == "hello"
         assert np.array_equal(g["summary.arr"], np.arange(4))
+        assert list(g["summary.names"]) == ["ä", "b"]
         assert t.name == "tr" and t.comment == "about"
         assert t.get_from_runs("y").tolist() == [2.0, 4.0]
         assert "summary.note" not in t.results

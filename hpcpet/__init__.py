@@ -10,9 +10,18 @@ from .cli import main
 from .environment import Environment, Summary
 from .errors import HpcpetError
 from .exploration import Exploration, cartesian_product, zip_exploration
-from .loading import LoadedTrajectory, load
-from .resume import resume
 from .trajectory import Trajectory
+
+#: imported on first use, so that processes that only run batches never import h5py
+_LAZY = {"load": "loading", "LoadedTrajectory": "loading", "resume": "resume"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'hpcpet' has no attribute {name!r}")
 
 __all__ = [
     "Environment", "Exploration", "HpcpetError", "LoadedTrajectory", "Summary", "Trajectory",

@@ -18,7 +18,10 @@ from .errors import HpcpetError
 from .experiment import Experiment, git_commit
 from .progress import Progress
 from .trajectory import Trajectory
-from .writer import Writer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # h5py is imported only where a file is written, not on MPI worker ranks
+    from .writer import Writer
 
 
 @dataclass
@@ -166,6 +169,8 @@ class Environment:
             from .parts import part_metadata
 
             meta.update(part_metadata(*self.part, len(traj.exploration)))
+        from .writer import Writer
+
         writer = Writer.create(self.filename, traj, set_size=self.set_size, overwrite=self.overwrite,
                                metadata=meta, source=exp.source if exp else None)
         frozen = FrozenInput(traj, function, args, kwargs, experiment=exp.path if exp else None,

@@ -151,6 +151,7 @@ class Writer:
         self._staged: list[tuple[int, np.ndarray]] = []
         self._errors: dict[int, str] = {}
         self._info: dict[str, dict] = self._read_info()
+        self._names: set[str] = set(self._info)  # every result name taken so far
         self._todo_mask: np.ndarray | None = None
         self._pending_comments: dict[str, str] = {}
         self._last_checkpoint = time.monotonic()
@@ -347,9 +348,30 @@ class Writer:
                 f"{_space_text(free, need)} next to {self.path}; runs saved so far are intact: "
                 f"free space, then: python -m hpcpet resume {self.path}")
 
+    def _reject_clashes(self, result: BatchResult) -> None:
+        """Fail the runs that add a result whose name clashes with another one (``a`` and ``a.b``)."""
+        names = self._names
+        for name in list(result.columns):
+            if name in names:
+                continue
+            other = next((o for o in names if o.startswith(name + ".") or name.startswith(o + ".")), None)
+            if other is None:
+                names.add(name)
+                continue
+            col = result.columns.pop(name)
+            has = result.status == DONE
+            if col.present is not None:
+                has &= col.present
+            for k in np.flatnonzero(has):
+                result.status[k] = FAILED
+                result.errors[result.start + int(k)] = (
+                    f"HpcpetError: result {name!r} clashes with result {other!r}: a name is a group "
+                    "or a leaf, not both")
+
     def write(self, result: BatchResult) -> None:
         """Take one batch's results; buckets that become complete are written."""
         self.check_space()
+        self._reject_clashes(result)
         ss = self.set_size
         for b in range(result.start // ss, (result.stop - 1) // ss + 1):
             bucket = self._bucket(b)

@@ -272,3 +272,24 @@ def test_file_readable_with_plain_h5py(tmp_path):
         assert h5["runs/status"][()].tolist() == [1] * 6
         assert h5["explored/neuron/tau"][()].tolist() == [5.0, 7.0, 9.0] * 2
         assert h5["parameters/x"][()] == 1.0
+
+
+@pytest.mark.parametrize("batch", [1, None])
+def test_group_leaf_clash_between_results_fails_those_runs(tmp_path, batch):
+    """``g`` in some runs and ``g.h`` in others cannot both be stored: the later name's runs fail."""
+    path = str(tmp_path / "clash.h5")
+    traj = hpcpet.Trajectory()
+    traj.add_parameter("x", 0)
+    traj.explore({"x": [0, 1, 2, 3, 4]})
+
+    def run(t):
+        t.add_result("y", float(t.x))
+        t.add_result("g" if t.x % 2 else "g.h", 1.0)
+
+    s = Environment(traj, path, set_size=2, batch_size=batch, progress="quiet").run(run)
+    assert (s.done, s.failed) == (3, 2)
+    with hpcpet.load(path) as t:
+        assert t.failed.tolist() == [False, True, False, True, False]
+        assert "clashes with result 'g.h'" in t.errors[1]
+        assert set(t.results) == {"y", "g.h"}
+        assert t.get_from_runs("y")[[0, 2, 4]].tolist() == [0.0, 2.0, 4.0]

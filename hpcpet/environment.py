@@ -8,7 +8,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -18,7 +18,6 @@ from .errors import HpcpetError
 from .experiment import Experiment, git_commit
 from .progress import Progress
 from .trajectory import Trajectory
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # h5py is imported only where a file is written, not on MPI worker ranks
     from .writer import Writer

@@ -17,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from . import column_index
 from . import layout as L
 from ._version import __version__
 from .columns import FIXED, RAGGED, STRING, BucketColumn, Column
@@ -266,6 +267,7 @@ class Writer:
         if L.FORMAT_ATTR not in h5.attrs:
             h5.close()
             raise FileFormatError(f"{path} is not an hpcpet results file")
+        column_index.drop(h5)  # it describes the file as it was; rebuilt at close
         return cls(h5)
 
     def _read_info(self) -> dict[str, dict]:
@@ -503,7 +505,9 @@ class Writer:
         self.h5.attrs["ended"] = now()
         lo, hi = self.part
         self.h5.attrs["complete"] = bool((self.status[lo:hi] == DONE).all())
+        column_index.build(self.h5, self._info, self.n_runs, self.set_size)
         self.h5.close()
+        column_index.stamp(self.path)
 
     def counts(self) -> dict[str, int]:
         """Runs done, failed and pending as recorded so far."""

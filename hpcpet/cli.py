@@ -39,6 +39,11 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         print(f"hpcpet: error: {exc}", file=sys.stderr)
         _end_mpi_job_after_error(2)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:
         _end_mpi_job_after_error(1, traceback=True)
         raise

@@ -22,6 +22,8 @@ GLOBALS = "globals"
 EXPERIMENT_SOURCE = "experiment/source"
 PRESENT_SUFFIX = ".present"
 SHAPE_SUFFIX = ".shape"
+#: attribute of a bucket group: JSON list of the result names stored in it
+BUCKET_RESULTS_ATTR = "results"
 
 
 def name_to_path(name: str) -> str:

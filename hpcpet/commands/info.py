@@ -41,6 +41,9 @@ def main(args) -> int:
         print(f"runs:        {len(traj)} total, {done} completed, {failed} failed, "
               f"{len(traj) - done - failed} pending")
         print(f"set size:    {traj.set_size}")
+        if m.get("part"):
+            print(f"part:        {m['part']} of the exploration: runs {m.get('part_start')}.."
+                  f"{int(m.get('part_stop', 0)) - 1} (merge the parts with 'python -m hpcpet merge')")
         if m.get("experiment_path"):
             print(f"experiment:  {m['experiment_path']}" +
                   (f" (git {m['git_commit']})" if m.get("git_commit") else ""))

@@ -154,6 +154,12 @@ class Trajectory:
             if other.startswith(name + ".") or name.startswith(other + "."):
                 raise HpcpetError(f"parameter {name!r} clashes with {other!r}: a name is a group or a leaf")
         param = Parameter(name, default, comment)
+        top = name.split(".")[0]
+        if hasattr(RunView, top) or hasattr(Trajectory, top):
+            import warnings
+
+            warnings.warn(f"parameter {name!r}: {top!r} is also an attribute of the trajectory, so "
+                          f"use traj[{name!r}] in runs (traj.{name} gives the attribute)", stacklevel=2)
         self.parameters[name] = param
         self._values[name] = param.default
         return param

@@ -203,8 +203,9 @@ class Environment:
         interrupted = hard = False
         write_error: BaseException | None = None
         try:
-            self.backend.start(frozen)
+            # handlers first: a signal while workers start (MPI ranks still importing) stops cleanly
             with _stop_on_signals(source, self.log, self.stop_grace) as stop:
+                self.backend.start(frozen)
                 for result in self.backend.run(source):
                     stop.writing = True
                     source.observe(result)

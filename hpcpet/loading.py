@@ -25,6 +25,22 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _readable(method):
+    """Turn HDF5's errors on a damaged file (a crash inside a flush) into one clear error."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (OSError, RuntimeError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise FileFormatError(
+                f"{self.path} is damaged ({first}), probably by a crash while it was written; "
+                f"'python -m hpcpet resume {self.path}' repairs it and re-runs the damaged runs") from None
+    return wrapper
+
+
 class _LazyColumns(Mapping):
     """name -> numpy array, read from a group on first access."""
 
@@ -126,6 +142,7 @@ class LoadedTrajectory:
         return out
 
     @property
+    @_readable
     def comments(self) -> dict[str, str]:
         """Comments of parameters and results, by name."""
         out = {}
@@ -145,6 +162,7 @@ class LoadedTrajectory:
 
     # ------------------------------------------------------------------ status
     @property
+    @_readable
     def status(self) -> np.ndarray:
         """Per-run status: 0 pending, 1 done, 2 failed (re-read on each access)."""
         return self.h5[L.STATUS][()]
@@ -160,6 +178,7 @@ class LoadedTrajectory:
         return self.status == FAILED
 
     @property
+    @_readable
     def errors(self) -> dict[int, str]:
         """Run index -> traceback text, for runs that are failed now."""
         idx = self.h5[L.ERROR_INDEX][()]
@@ -171,6 +190,7 @@ class LoadedTrajectory:
 
     # ------------------------------------------------------------------ results
     @property
+    @_readable
     def results(self) -> dict[str, dict]:
         """Result name -> its description (kind, dtype, shape, comment)."""
         out = {}
@@ -201,6 +221,15 @@ class LoadedTrajectory:
                     yield from walk(group[name])
         yield from walk(self.h5[L.RESULTS])
 
+    def _check_absent(self, bucket: str, path: str) -> None:
+        """Raise if the bucket lists result ``path`` (writer's record) but it cannot be opened."""
+        try:
+            listed = self.h5[bucket].attrs.get(L.BUCKET_RESULTS_ATTR)
+        except KeyError:  # no such bucket
+            return
+        if listed is not None and path.replace("/", ".") in json.loads(listed):
+            raise OSError(f"result {path.replace('/', '.')!r} of {bucket} cannot be read")
+
     def _read_fixed(self, path: str, out: np.ndarray, have: np.ndarray,
                     only: np.ndarray | None = None) -> None:
         """Read every bucket's dataset ``path`` into ``out``; mark rows with a value in ``have``.
@@ -228,6 +257,7 @@ class LoadedTrajectory:
                 try:
                     ds = h5py.h5d.open(block, rel + leaf)
                 except (KeyError, ValueError):  # no such bucket, or no such result in it
+                    self._check_absent(L.bucket_path(b, ss, n), path)
                     continue
                 try:
                     ds.read(ALL, ALL, out[lo:hi])
@@ -238,6 +268,7 @@ class LoadedTrajectory:
                 else:
                     have[lo:hi] = True
 
+    @_readable
     def get_from_runs(self, name: str) -> np.ndarray | list:
         """All runs' values of result ``name`` (without wildcards), in run order.
 
@@ -274,6 +305,7 @@ class LoadedTrajectory:
         for b, group in self._buckets():
             ds = group.get(path)
             if ds is None:
+                self._check_absent(group.name, path)
                 continue
             lo, hi = L.bucket_range(b, ss, n)
             rows = ds[()]
@@ -289,6 +321,7 @@ class LoadedTrajectory:
         status = self.status
         return [v if status[i] == DONE else None for i, v in enumerate(out)]
 
+    @_readable
     def run(self, index: int) -> Run:
         """Parameter values, results and status of run ``index``."""
         if not -self.n_runs <= index < self.n_runs:

@@ -34,11 +34,13 @@ class Progress:
         Where to write (default stderr).
     every_percent : float
         In log mode, print a line each time this many percent more are done
-        (and at least every ``every_seconds``).
+        (and at least every ``every_seconds``), but lines at least
+        ``min_seconds`` apart, so that a short job prints just its last line.
     """
 
     def __init__(self, total: int, mode: str = "auto", stream: TextIO | None = None,
-                 every_percent: float = 5.0, every_seconds: float = 60.0, label: str = "runs"):
+                 every_percent: float = 5.0, every_seconds: float = 60.0, label: str = "runs",
+                 min_seconds: float = 1.0):
         self.total, self.done, self.failed = total, 0, 0
         self.stream = stream or sys.stderr
         if mode == "auto":
@@ -46,6 +48,7 @@ class Progress:
         self.mode = mode
         self.every = max(1, int(total * every_percent / 100))
         self.every_seconds = every_seconds
+        self.min_seconds = min(min_seconds, every_seconds)
         self.label = label
         self.t0 = time.monotonic()
         self._next = self.every
@@ -73,7 +76,8 @@ class Progress:
                 self._bar.set_postfix(failed=self.failed, refresh=False)
         elif self.mode == "log":
             now = time.monotonic()
-            if self.done >= self._next or now - self._last_line >= self.every_seconds:
+            since = now - self._last_line
+            if (self.done >= self._next and since >= self.min_seconds) or since >= self.every_seconds:
                 self._line(now)
                 self._next = (self.done // self.every + 1) * self.every
                 self._last_line = now

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any, Callable
 
 import h5py
@@ -139,6 +140,9 @@ def resume_with(backend: Backend, path: str, traj: Trajectory, function: Callabl
     try:
         todo = writer.todo(retry_failed)
         c = writer.counts()
+        if writer.damaged:
+            print(f"[hpcpet] warning: {writer.damaged} runs marked done were damaged by the crash "
+                  "and will be re-run", file=sys.stderr, flush=True)
         env.log(f"resuming {path}: {c['done']} done, {c['failed']} failed, {c['pending']} pending; "
                 f"running {len(todo)}")
         writer.h5.attrs["resumed"] = now()

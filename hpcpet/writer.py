@@ -123,8 +123,6 @@ class _Bucket:
         self.remaining = todo
         self.dirty = False
         self.on_disk = False  # its group may exist in the file (False: create it without looking)
-        #: rows whose values are in the file already (they are never written again, see _put)
-        self.written = np.zeros(stop - start, bool)
         self.names: list[str] | None = None  # result names recorded in the group's "results" attr
 
     def column(self, name: str) -> BucketColumn:
@@ -161,6 +159,8 @@ class Writer:
         self._last_checkpoint = time.monotonic()
         self._space_checked = -1e9
         self.disk_full = False
+        #: runs marked done that reopen found damaged (by a crash) and set back to pending
+        self.damaged = 0
 
     # ------------------------------------------------------------------ open
     @classmethod
@@ -270,8 +270,18 @@ class Writer:
         if L.FORMAT_ATTR not in h5.attrs:
             h5.close()
             raise FileFormatError(f"{path} is not an hpcpet results file")
+        from . import verify
+
+        found = verify.check(h5)  # runs marked done must read back (a crash inside a flush)
+        damaged = 0
+        if not found.clean:
+            h5.close()
+            damaged = verify.repair(path, found)
+            h5 = open_h5(path, "r+")
         column_index.drop(h5)  # it describes the file as it was; rebuilt at close
-        return cls(h5)
+        writer = cls(h5)
+        writer.damaged = damaged
+        return writer
 
     def _read_info(self) -> dict[str, dict]:
         info = {}
@@ -307,7 +317,6 @@ class Writer:
         if (bucket.status == DONE).any() and path in self.h5:  # written earlier (resume, checkpoint)
             self._load_bucket(bucket, self.h5[path])
             bucket.on_disk = True
-            bucket.written = bucket.status == DONE
         self._buckets[b] = bucket
         return bucket
 
@@ -420,7 +429,6 @@ class Writer:
             group = self.h5[path]
         bucket.on_disk = True
         done = bucket.status == DONE
-        new_rows = (bucket.status != PENDING) & ~bucket.written
         for name, bcol in bucket.columns.items():
             col = bcol.rows()
             dpath = L.name_to_path(name)
@@ -436,7 +444,7 @@ class Writer:
                     ndim = max(r.ndim for r in col.data)
                     shapes = np.array([list(r.shape) + [-1] * (ndim - r.ndim) for r in col.data], np.int64)
                     _put(group, dpath + L.SHAPE_SUFFIX, shapes, fresh)
-            _put(group, dpath, data, fresh, new_rows)
+            _put(group, dpath, data, fresh)
             present_needed = col.present is not None and not col.present[done].all()
             if present_needed:
                 _put(group, dpath + L.PRESENT_SUFFIX, col.present, fresh)
@@ -447,7 +455,6 @@ class Writer:
         if names != bucket.names:  # what verify.py expects to find in this bucket
             group.attrs[L.BUCKET_RESULTS_ATTR] = np.bytes_(json.dumps(names))
             bucket.names = names
-        bucket.written |= new_rows
         self._staged.append((bucket.start, bucket.status.copy()))
         bucket.dirty = False
 
@@ -538,39 +545,28 @@ def _h5able(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _put(group: h5py.Group, path: str, data: np.ndarray, fresh: bool = False,
-         new_rows: np.ndarray | None = None) -> None:
-    """Store ``data`` at ``path``, touching as little of what the file holds there now as possible.
+def _put(group: h5py.Group, path: str, data: np.ndarray, fresh: bool = False) -> None:
+    """Store ``data`` at ``path``, never overwriting the heap references of done rows in place.
 
     A fixed-size dataset is overwritten in place (rows already done get the
-    same bytes again). In a variable-length one only ``new_rows`` are
-    written: rewriting a done row would point it at new heap objects that a
-    crash in the middle of the next flush may leave unwritten. Replacing the
-    dataset (when its shape or type changes) relinks the name to a new
-    object: a crash inside that flush can damage the bucket, which
-    ``resume`` detects (see hpcpet.verify). ``fresh``: the group was just created.
+    same bytes again). A variable-length one is replaced by a new dataset:
+    rewriting its rows in place would point done rows (and, with only new
+    rows written, the pending ones that readers also read) at heap objects
+    that a crash may leave unwritten. Freed space is not reused
+    (``fs_strategy="none"``), but relinking the name inside a flush is not
+    atomic either: a crash then can damage the bucket, which ``resume``
+    detects and repairs (hpcpet.verify). ``fresh``: the group was just created.
     """
     if not fresh and path in group:
         ds = group[path]
         if ds.shape == data.shape and ds.dtype == data.dtype and data.dtype.kind != "O":
             ds[...] = data
             return
-        if (new_rows is not None and ds.shape == data.shape and data.dtype.kind == "O"
-                and h5py.check_vlen_dtype(ds.dtype) == h5py.check_vlen_dtype(data.dtype)):
-            for lo, hi in _ranges(new_rows):
-                ds[lo:hi] = data[lo:hi]
-            return
         del group[path]
     if data.dtype.kind in "biufc" and data.flags.c_contiguous:
         _create_numeric(group, path, data)
     else:
         group.create_dataset(path, data=data)
-
-
-def _ranges(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Start and stop of each run of True in ``mask``."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 _LCPL = h5py.h5p.create(h5py.h5p.LINK_CREATE)

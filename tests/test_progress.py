@@ -25,7 +25,7 @@ def _lines(stream):
 
 def test_log_mode_one_line_per_five_percent_and_a_final_line():
     out = io.StringIO()
-    p = Progress(1000, "log", stream=out)
+    p = Progress(1000, "log", stream=out, min_seconds=0)
     for _ in range(1000):
         p.update(1)
     p.close()
@@ -39,7 +39,7 @@ def test_log_mode_one_line_per_five_percent_and_a_final_line():
 
 def test_log_mode_final_line_when_total_is_not_a_multiple():
     out = io.StringIO()
-    p = Progress(1010, "log", stream=out)
+    p = Progress(1010, "log", stream=out, min_seconds=0)
     for _ in range(101):
         p.update(10)
     p.close()
@@ -50,7 +50,7 @@ def test_log_mode_final_line_when_total_is_not_a_multiple():
 
 def test_log_mode_big_batches_give_one_line_each_and_no_duplicate_final():
     out = io.StringIO()
-    p = Progress(100, "log", stream=out)
+    p = Progress(100, "log", stream=out, min_seconds=0)
     p.update(40)
     p.update(60, failed=3)
     p.close()
@@ -145,4 +145,16 @@ def test_log_lines_without_a_terminal(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = [l for l in proc.stderr.splitlines() if LINE.match(l)]
     done = [int(LINE.match(l).group(1)) for l in lines]
-    assert done == list(range(250, 5001, 250)), proc.stderr
+    # a line at most every 5 % (and at most one a second): this short job prints its last one
+    assert done and done[-1] == 5000 and all(d % 250 == 0 for d in done), proc.stderr
+    assert done == sorted(set(done)) and len(done) <= 20
+
+
+def test_a_short_job_prints_only_its_last_line():
+    out = io.StringIO()
+    p = Progress(1000, "log", stream=out)  # default: log lines at least 1 s apart
+    for _ in range(100):
+        p.update(10)
+    p.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[hpcpet] 1000/1000 runs (100%)")

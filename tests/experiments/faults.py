@@ -2,7 +2,8 @@
 
 ``FAULTS_N`` sets the number of runs (default 4000); ``FAULTS_NO_FAIL=1``
 makes the failing runs succeed (for ``resume --retry-failed``);
-``FAULTS_LOG=path`` appends each run's index to a file (to count re-runs).
+``FAULTS_LOG=path`` appends each run's index to a file (to count re-runs);
+``FAULTS_RUN_SECONDS`` sets how long a run computes (default 3e-4; results do not depend on it).
 """
 import os
 import time
@@ -12,6 +13,7 @@ import numpy as np
 import hpcpet
 
 N = int(os.environ.get("FAULTS_N", "4000"))
+RUN_SECONDS = float(os.environ.get("FAULTS_RUN_SECONDS", "3e-4"))
 
 
 def build(traj):
@@ -22,7 +24,7 @@ def build(traj):
 
 def run(traj):
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 3e-4:  # ~0.3 ms of "simulation"
+    while time.perf_counter() - t0 < RUN_SECONDS:  # ~0.3 ms of "simulation"
         pass
     i, phase = traj["i"], traj["phase"]
     log = os.environ.get("FAULTS_LOG")

@@ -29,9 +29,16 @@ def drop(h5: h5py.File) -> None:
         h5.flush()
 
 
-def build(h5: h5py.File, info: dict[str, dict], n_runs: int, set_size: int) -> None:
-    """Record bucket offsets of every fixed-kind result (call when the file is final)."""
+def build(h5: h5py.File, info: dict[str, dict], n_runs: int, set_size: int,
+          known: dict[str, dict[int, tuple[int, str]]] | None = None, scan: bool = True) -> None:
+    """Record bucket offsets of every fixed-kind result (call when the file is final).
+
+    ``known``: what the writer noted as it wrote (result name -> bucket ->
+    (offset or -1 if not indexable, dtype string)). Buckets not in it are looked up in the file
+    when ``scan`` (they were written by an earlier session), else taken as absent.
+    """
     drop(h5)
+    known = known or {}
     n_buckets = -(-n_runs // set_size)
     for name, d in info.items():
         if d.get("kind") != "fixed":
@@ -39,23 +46,31 @@ def build(h5: h5py.File, info: dict[str, dict], n_runs: int, set_size: int) -> N
         path = L.name_to_path(name)
         dtype = np.dtype(d["dtype"])
         offsets = np.full(n_buckets, -1, np.int64)
+        noted = known.get(name, {})
         for b in range(n_buckets):
-            group = L.bucket_path(b, set_size, n_runs)
-            full = f"{group}/{path}"
-            if full not in h5 or f"{full}{L.PRESENT_SUFFIX}" in h5:
-                continue
-            ds = h5[full]
-            lo, hi = L.bucket_range(b, set_size, n_runs)
-            if ds.dtype != dtype or ds.shape[0] != hi - lo or ds.chunks is not None:
-                continue
-            off = ds.id.get_offset()
-            if off is not None:
-                offsets[b] = off
+            if b in noted:
+                off, kind = noted[b]
+                offsets[b] = off if np.dtype(kind) == dtype else -1
+            elif scan:
+                offsets[b] = _lookup(h5, path, b, dtype, n_runs, set_size)
         out = h5.create_dataset(f"{INDEX}/{path}", data=offsets)
         out.attrs["dtype"] = dtype.str
         out.attrs["shape"] = json.dumps(list(d.get("shape") or []))
     if INDEX in h5:
         h5[INDEX].attrs["file_size"] = np.int64(-1)  # set by stamp() once the file is closed
+
+
+def _lookup(h5: h5py.File, path: str, b: int, dtype: np.dtype, n_runs: int, set_size: int) -> int:
+    """Offset of bucket ``b``'s dataset ``path``, or -1 if absent or not indexable."""
+    full = f"{L.bucket_path(b, set_size, n_runs)}/{path}"
+    if full not in h5 or f"{full}{L.PRESENT_SUFFIX}" in h5:
+        return -1
+    ds = h5[full]
+    lo, hi = L.bucket_range(b, set_size, n_runs)
+    if ds.dtype != dtype or ds.shape[0] != hi - lo or ds.chunks is not None:
+        return -1
+    off = ds.id.get_offset()
+    return -1 if off is None else off
 
 
 def stamp(path: str) -> None:

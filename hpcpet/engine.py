@@ -75,11 +75,12 @@ def _explored_lists(columns: dict[str, np.ndarray]) -> list[list]:
 
 
 # The per-run loop is the hot path (a million runs a second). It is generated once per
-# number of explored parameters so that the ``for`` statement itself assigns each run's
-# values into ``traj`` (``for k, (traj[n0], traj[n1]) in ...``): three times cheaper than
+# shape of exploration so that the ``for`` statement itself assigns each run's values into
+# ``traj`` (``for k, (traj[n0], traj[n1], attrs[n0]) in ...``, where ``attrs`` is the
+# ``__dict__`` that makes ``traj.x`` fast): three times cheaper than
 # ``traj.update(zip(names, row))`` per run. Everything else is ordinary code.
 _LOOP_SOURCE = """
-def run_loop(traj, fn, args, kwargs, lists, names, start, columns, failed):
+def run_loop(traj, attrs, fn, args, kwargs, lists, names, start, columns, failed):
     ({names},) = names
     by_raw = traj._by_raw
     for k, ({targets},) in enumerate(zip(*lists)):
@@ -97,18 +98,22 @@ def run_loop(traj, fn, args, kwargs, lists, names, start, columns, failed):
             traj.end_run(k)
         traj.added = 0
 """
-_LOOPS: dict[int, Callable] = {}
+_LOOPS: dict[tuple[bool, ...], Callable] = {}
 
 
-def _run_loop(arity: int) -> Callable:
-    """The run loop for ``arity`` explored parameters (compiled once)."""
-    loop = _LOOPS.get(arity)
+def _run_loop(mirrored: tuple[bool, ...]) -> Callable:
+    """The run loop for explored parameters of which ``mirrored`` are attributes too (compiled once).
+
+    It takes the explored lists followed by the lists of the mirrored ones again.
+    """
+    loop = _LOOPS.get(mirrored)
     if loop is None:
-        names = ", ".join(f"n{i}" for i in range(arity))
-        targets = ", ".join(f"traj[n{i}]" for i in range(arity))
+        names = ", ".join(f"n{i}" for i in range(len(mirrored)))
+        targets = ", ".join([f"traj[n{i}]" for i in range(len(mirrored))] +
+                            [f"attrs[n{i}]" for i, m in enumerate(mirrored) if m])
         namespace = {"RETURN_NAME": RETURN_NAME}
         exec(_LOOP_SOURCE.format(names=names, targets=targets), namespace)
-        loop = _LOOPS[arity] = namespace["run_loop"]
+        loop = _LOOPS[mirrored] = namespace["run_loop"]
     return loop
 
 
@@ -145,8 +150,10 @@ class Worker:
                 return True
             return False
 
-        _run_loop(len(names))(traj, fn, args, kwargs, _explored_lists(cols), names, start, columns,
-                              failed)
+        mirrored = tuple(RunView.mirrors(name) for name in names)
+        lists = _explored_lists(cols)
+        lists += [lst for lst, m in zip(lists, mirrored) if m]
+        _run_loop(mirrored)(traj, traj.__dict__, fn, args, kwargs, lists, names, start, columns, failed)
         traj.index = None
         if any(len(col) != n for col in columns.values()) and not self.frozen.fail_fast:
             # only possible if one run added a result twice and missed another

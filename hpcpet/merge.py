@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+from . import column_index
 from . import layout as L
 from .engine import DONE, FAILED, PENDING
 from .errors import FileFormatError, HpcpetError
@@ -214,12 +215,14 @@ def _write(parts: list[Part], output: str, status: np.ndarray, info: dict[str, d
         if ended:
             out.attrs["ended"] = max(ended)
         out.attrs["complete"] = bool((status == DONE).all())
+        column_index.build(out, info, n, ss)
     except BaseException:
         out.close()
         os.remove(tmp)
         raise
     out.close()
     os.replace(tmp, output)
+    column_index.stamp(output)
     return MergeSummary(output, n, int((status == DONE).sum()), int((status == FAILED).sum()),
                         int((status == PENDING).sum()), copied, merged)
 

@@ -36,10 +36,18 @@ class RunView(dict):
     :meth:`add_result`.
     """
 
-    __slots__ = ("index", "trajectory", "columns", "comments", "added", "_start", "_by_raw", "_plain")
+    # ``__dict__`` mirrors the top-level parameters so that ``traj.x`` is as fast as ``traj["x"]``
+    __slots__ = ("index", "trajectory", "columns", "comments", "added", "_start", "_by_raw", "_plain",
+                 "__dict__")
+
+    @staticmethod
+    def mirrors(name: str) -> bool:
+        """Whether parameter ``name`` is also kept as an attribute (top-level, no clash)."""
+        return "." not in name and not hasattr(RunView, name)
 
     def __init__(self, trajectory: "Trajectory"):
         super().__init__((n, p.default) for n, p in trajectory.parameters.items())
+        self.__dict__.update((n, v) for n, v in self.items() if RunView.mirrors(n))
         self.trajectory = trajectory
         self.index: int | None = None
         self._plain: dict[str, str] = {}  # raw name -> plain name, kept for the worker's life

@@ -161,6 +161,9 @@ class Writer:
         self.disk_full = False
         #: runs marked done that reopen found damaged (by a crash) and set back to pending
         self.damaged = 0
+        #: result name -> bucket -> (byte offset of its dataset or -1, dtype), for column_index
+        self._offsets: dict[str, dict[int, tuple[int, str]]] = {}
+        self._created = False  # True when this writer created the file (it knows every bucket)
 
     # ------------------------------------------------------------------ open
     @classmethod
@@ -208,6 +211,7 @@ class Writer:
             raise
         writer = cls(h5)
         writer.path = path
+        writer._created = True  # every bucket of this file passes through this writer
         return writer
 
     @staticmethod
@@ -444,8 +448,11 @@ class Writer:
                     ndim = max(r.ndim for r in col.data)
                     shapes = np.array([list(r.shape) + [-1] * (ndim - r.ndim) for r in col.data], np.int64)
                     _put(group, dpath + L.SHAPE_SUFFIX, shapes, fresh)
-            _put(group, dpath, data, fresh)
+            offset = _put(group, dpath, data, fresh)
             present_needed = col.present is not None and not col.present[done].all()
+            if col.kind == FIXED:  # for the column index written at close
+                self._offsets.setdefault(name, {})[b] = (
+                    -1 if offset is None or present_needed else offset, data.dtype.str)
             if present_needed:
                 _put(group, dpath + L.PRESENT_SUFFIX, col.present, fresh)
             elif not fresh and dpath + L.PRESENT_SUFFIX in group:
@@ -522,7 +529,8 @@ class Writer:
         self.h5.attrs["ended"] = now()
         lo, hi = self.part
         self.h5.attrs["complete"] = bool((self.status[lo:hi] == DONE).all())
-        column_index.build(self.h5, self._info, self.n_runs, self.set_size)
+        column_index.build(self.h5, self._info, self.n_runs, self.set_size, self._offsets,
+                           scan=not self._created)
         self.h5.close()
         column_index.stamp(self.path)
 
@@ -545,8 +553,10 @@ def _h5able(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _put(group: h5py.Group, path: str, data: np.ndarray, fresh: bool = False) -> None:
-    """Store ``data`` at ``path``, never overwriting the heap references of done rows in place.
+def _put(group: h5py.Group, path: str, data: np.ndarray, fresh: bool = False) -> int | None:
+    """Store ``data`` at ``path``; return the byte offset of its data in the file if it has one.
+
+    Heap references of done rows are never overwritten in place.
 
     A fixed-size dataset is overwritten in place (rows already done get the
     same bytes again). A variable-length one is replaced by a new dataset:
@@ -561,22 +571,27 @@ def _put(group: h5py.Group, path: str, data: np.ndarray, fresh: bool = False) ->
         ds = group[path]
         if ds.shape == data.shape and ds.dtype == data.dtype and data.dtype.kind != "O":
             ds[...] = data
-            return
+            return ds.id.get_offset()
         del group[path]
     if data.dtype.kind in "biufc" and data.flags.c_contiguous:
-        _create_numeric(group, path, data)
-    else:
-        group.create_dataset(path, data=data)
+        return _create_numeric(group, path, data)
+    group.create_dataset(path, data=data)
+    return None
 
 
 _LCPL = h5py.h5p.create(h5py.h5p.LINK_CREATE)
 _LCPL.set_create_intermediate_group(True)
 
 
-def _create_numeric(group: h5py.Group, path: str, data: np.ndarray) -> None:
-    """``group.create_dataset(path, data=data)`` through h5py's low-level API (3x cheaper)."""
+def _create_numeric(group: h5py.Group, path: str, data: np.ndarray) -> int | None:
+    """``group.create_dataset(path, data=data)`` through h5py's low-level API (3x cheaper).
+
+    Returns the byte offset of the data in the file (None if empty).
+    """
     space = h5py.h5s.create_simple(data.shape)
     dset = h5py.h5d.create(group.id, path.encode(), h5py.h5t.py_create(data.dtype, logical=True), space,
                            lcpl=_LCPL)
-    if data.size:
-        dset.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
+    if not data.size:
+        return None
+    dset.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
+    return dset.get_offset()

@@ -81,3 +81,30 @@ def test_a_crashed_file_has_no_index(tmp_path):
     p.wait()
     with h5py.File(out, "r") as f:
         assert "column_index" not in f
+
+
+def test_merged_file_has_an_index(tmp_path):
+    parts = []
+    for k in (1, 2, 3):
+        out = str(tmp_path / f"p{k}.h5")
+        hpcpet_cli("run", experiment("kinds.py"), "-o", out, "--set-size", "4", "--part", f"{k}/3", "--quiet")
+        parts.append(out)
+    merged = str(tmp_path / "all.h5")
+    hpcpet_cli("merge", *parts, "-o", merged)
+    with h5py.File(merged, "r") as f:
+        assert f["column_index"].attrs["file_size"] == os.path.getsize(merged)
+    a, b = _columns(merged), _columns(_without_index(merged, tmp_path))
+    for name in a:
+        assert np.array_equal(a[name], b[name], equal_nan=True), name
+
+
+def test_index_with_a_dtype_that_changes_between_buckets(tmp_path):
+    out = str(tmp_path / "m.h5")
+    hpcpet_cli("run", experiment("mixed_dtypes.py"), "-o", out, "--set-size", "8", "--batch-size", "8",
+               "--quiet")
+    a, b = _columns(out), _columns(_without_index(out, tmp_path))
+    assert a["v"].dtype == np.float64
+    assert np.array_equal(a["v"], [i * 3 if i < 20 else i * 0.5 for i in range(40)])
+    for name in a:
+        assert np.array_equal(a[name], b[name], equal_nan=True), name
+    assert np.isnan(a["sparse"][::7]).all() and a["sparse"][1] == 1

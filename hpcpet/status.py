@@ -48,6 +48,14 @@ def record_checkpoint(writer) -> None:
         pass
 
 
+def remove_sidecar(path: str) -> None:
+    """Delete the side file once the writer has closed the file (which then speaks for itself)."""
+    try:
+        os.remove(sidecar_path(path))
+    except OSError:
+        pass
+
+
 def read_sidecar(path: str) -> dict | None:
     """The side file of results file ``path``, or None."""
     for _ in range(5):

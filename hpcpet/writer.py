@@ -533,6 +533,9 @@ class Writer:
                            scan=not self._created)
         self.h5.close()
         column_index.stamp(self.path)
+        from .status import remove_sidecar
+
+        remove_sidecar(self.path)
 
     def counts(self) -> dict[str, int]:
         """Runs done, failed and pending as recorded so far."""

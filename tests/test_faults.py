@@ -146,12 +146,14 @@ def kill_trials(backend: str, ref: str, tmp_path, trials: int, seed: int) -> dic
     counts = {"trials": 0, "mid_run": 0, "runs_done_at_kill": 0, "runs_lost": 0, "damaged_trials": 0,
               "runs_damaged": 0}
     attempt = 0
-    while counts["mid_run"] < trials and attempt < 3 * trials:
+    while counts["mid_run"] < trials and attempt < 4 * trials:
         attempt += 1
         out = tmp_path / f"{backend}_kill{attempt}.h5"
-        delay = rng.uniform(0.0, 0.8)  # after the file appeared; the job runs ~0.5-1.5 s more
-        p = launch(run_cmd(backend, out))
-        wait_for_file(p, out)
+        # runs of ~1 ms: the job lasts ~1-2 s; kill it at a random moment after its first
+        # checkpoint (a kill before it leaves nothing done, which proves little)
+        delay = rng.uniform(0.0, 0.7)
+        p = launch(run_cmd(backend, out), env={"FAULTS_RUN_SECONDS": "1e-3"})
+        wait_for_checkpoint(p, out)
         time.sleep(delay)
         finished = p.poll() is not None
         kill_group(p)
@@ -188,14 +190,14 @@ def kill_trials(backend: str, ref: str, tmp_path, trials: int, seed: int) -> dic
 
 
 def test_kill9_pool_then_resume(faults_ref, tmp_path):
-    counts = kill_trials("pool", faults_ref, tmp_path, trials=10, seed=20261125)
+    counts = kill_trials("pool", faults_ref, tmp_path, trials=6, seed=20261125)
     print("kill -9 pool:", counts)
     assert counts["runs_lost"] == 0
 
 
 @pytest.mark.skipif(not _mpi_works(), reason="mpi4py or the MPI backend is not available")
 def test_kill9_mpi_then_resume(faults_ref, tmp_path):
-    counts = kill_trials("mpi", faults_ref, tmp_path, trials=4, seed=7)
+    counts = kill_trials("mpi", faults_ref, tmp_path, trials=10, seed=7)
     print("kill -9 mpiexec -n 3:", counts)
     assert counts["runs_lost"] == 0
 

@@ -159,22 +159,31 @@ class Environment:
         traj = self.trajectory
         traj.freeze()
         exp = self.experiment
+        commit = _in_background(git_commit, exp.path) if exp else (lambda: "")  # git may be slow
         meta = {"experiment_path": exp.path if exp else "",
                 "experiment_hash": exp.source_hash if exp else "",
-                "git_commit": git_commit(exp.path) if exp else "",
                 "function": getattr(function, "__qualname__", repr(function)),
                 "backend": self.backend.name}
+        lo, hi = 0, len(traj.exploration)
         if self.part is not None:
             from .parts import part_metadata
 
             meta.update(part_metadata(*self.part, len(traj.exploration)))
+            lo, hi = meta["part_start"], meta["part_stop"]
         from .writer import Writer
 
-        writer = Writer.create(self.filename, traj, set_size=self.set_size, overwrite=self.overwrite,
-                               metadata=meta, source=exp.source if exp else None)
+        # refuse a bad output before any worker starts; the file itself is created while the
+        # workers run their first batches (see execute)
+        Writer.check_target(self.filename, overwrite=self.overwrite, set_size=self.set_size)
+
+        def create() -> Writer:
+            return Writer.create(self.filename, traj, set_size=self.set_size, overwrite=self.overwrite,
+                                 metadata={**meta, "git_commit": commit()},
+                                 source=exp.source if exp else None)
+
         frozen = FrozenInput(traj, function, args, kwargs, experiment=exp.path if exp else None,
                              fail_fast=self.fail_fast)
-        return self.execute(writer, frozen, writer.todo())
+        return self.execute(create, frozen, np.arange(lo, hi, dtype=np.int64))
 
     def resume(self, function: Callable, *args: Any, retry_failed: bool = False,
                **kwargs: Any) -> Summary | None:
@@ -193,19 +202,30 @@ class Environment:
                            progress=self.progress, fail_fast=self.fail_fast,
                            batch_size=self.batch_size)
 
-    def execute(self, writer: Writer, frozen: FrozenInput, todo: np.ndarray) -> Summary:
-        """Run ``todo`` with the backend, writing every result with ``writer``."""
+    def execute(self, writer: Writer | Callable[[], Writer], frozen: FrozenInput,
+                todo: np.ndarray) -> Summary:
+        """Run ``todo`` with the backend, writing every result with ``writer``.
+
+        ``writer`` may also be a function that creates it: it is called once
+        the backend has started, so that workers already run their first
+        batches while the file is being created.
+        """
         t0 = time.perf_counter()
-        source = BatchSource(todo, self.backend.workers, writer.set_size, batch_size=self.batch_size)
+        make = writer if callable(writer) else None
+        set_size = self.set_size if make else writer.set_size
+        writer = None if make else writer
+        source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size)
         progress = Progress(len(todo), self.progress)
-        writer.h5.attrs["started"] = _now()
         ran = 0
         interrupted = hard = False
         write_error: BaseException | None = None
         try:
             # handlers first: a signal while workers start (MPI ranks still importing) stops cleanly
             with _stop_on_signals(source, self.log, self.stop_grace) as stop:
-                self.backend.start(frozen)
+                self.backend.start(frozen, source)
+                if make is not None:
+                    writer = make()
+                writer.h5.attrs["started"] = _now()
                 for result in self.backend.run(source):
                     stop.writing = True
                     source.observe(result)
@@ -224,6 +244,8 @@ class Environment:
                         source.stop()
                 interrupted = bool(stop.signal)
         except KeyboardInterrupt:
+            if writer is None:  # before the file existed: nothing to save
+                raise
             interrupted = hard = True
         except _WriteFailed as failed:
             write_error = failed.args[0]
@@ -234,7 +256,9 @@ class Environment:
                 terminate = getattr(self.backend, "terminate", None) if hard else None
                 (terminate or self.backend.close)()
             finally:
-                if write_error is None:
+                if writer is None:
+                    pass
+                elif write_error is None:
                     writer.close()
                 else:
                     _close_after_write_error(writer)
@@ -274,6 +298,18 @@ def _close_after_write_error(writer: Writer) -> None:
             writer.h5.close()
         except Exception:
             pass
+
+
+def _in_background(fn: Callable[..., str], *args: Any) -> Callable[[], str]:
+    """Start ``fn(*args)`` in a thread; return a function that waits for its result."""
+    out: list[str] = []
+    thread = threading.Thread(target=lambda: out.append(fn(*args)), daemon=True)
+    thread.start()
+
+    def result() -> str:
+        thread.join()
+        return out[0] if out else ""
+    return result
 
 
 def _now() -> str:

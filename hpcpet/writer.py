@@ -170,28 +170,10 @@ class Writer:
     def create(cls, path: str, traj: Trajectory, *, set_size: int = 1000, overwrite: bool = False,
                metadata: dict | None = None, source: str | None = None) -> "Writer":
         """Create a new results file for ``traj`` (which must be frozen)."""
-        if set_size < 1:
-            raise HpcpetError(f"set size must be >= 1, got {set_size}")
-        if os.path.exists(path) and not overwrite:
-            raise HpcpetError(f"{path} exists; pass --overwrite (overwrite=True) to replace it, "
-                              "or use 'resume' to complete it")
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise HpcpetError(f"output folder does not exist: {folder}")
-        if not os.access(folder, os.W_OK):
-            raise HpcpetError(f"output folder is not writable: {folder}")
-        st = os.statvfs(folder)
-        need = float(os.environ.get("HPCPET_MIN_FREE_MB", "32")) * (1 << 20)
-        if st.f_bavail * st.f_frsize < need:
-            raise DiskFullError(f"{_space_text(st.f_bavail * st.f_frsize, need)} in {folder}")
-        if os.path.exists(path):  # --overwrite: never pull a file from under another writer
-            try:
-                open_h5(path, "r+").close()
-            except HpcpetError as exc:
-                if "another process" in str(exc) or "locking" in str(exc):
-                    raise
+        cls.check_target(path, overwrite=overwrite, set_size=set_size)
         # the header goes to a temporary file that replaces ``path`` once complete, so that
         # ``path`` is never a half-written header (kill -9, full disk)
+        folder = os.path.dirname(os.path.abspath(path))
         tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
         h5 = open_h5(tmp, "w")
         try:
@@ -213,6 +195,34 @@ class Writer:
         writer.path = path
         writer._created = True  # every bucket of this file passes through this writer
         return writer
+
+    @staticmethod
+    def check_target(path: str, *, overwrite: bool = False, set_size: int = 1000) -> None:
+        """Raise a one-line :class:`HpcpetError` if a new results file cannot be created at ``path``.
+
+        Checks the set size, an existing file (without ``overwrite``, or held
+        by another writer), the output folder and free disk space.
+        """
+        if set_size < 1:
+            raise HpcpetError(f"set size must be >= 1, got {set_size}")
+        if os.path.exists(path) and not overwrite:
+            raise HpcpetError(f"{path} exists; pass --overwrite (overwrite=True) to replace it, "
+                              "or use 'resume' to complete it")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise HpcpetError(f"output folder does not exist: {folder}")
+        if not os.access(folder, os.W_OK):
+            raise HpcpetError(f"output folder is not writable: {folder}")
+        st = os.statvfs(folder)
+        need = float(os.environ.get("HPCPET_MIN_FREE_MB", "32")) * (1 << 20)
+        if st.f_bavail * st.f_frsize < need:
+            raise DiskFullError(f"{_space_text(st.f_bavail * st.f_frsize, need)} in {folder}")
+        if os.path.exists(path):  # --overwrite: never pull a file from under another writer
+            try:
+                open_h5(path, "r+").close()
+            except HpcpetError as exc:
+                if "another process" in str(exc) or "locking" in str(exc):
+                    raise
 
     @staticmethod
     def _write_header(h5: h5py.File, traj: Trajectory, set_size: int, metadata: dict,
@@ -426,7 +436,7 @@ class Writer:
         fresh = not bucket.on_disk
         if fresh:
             try:
-                group = self.h5.create_group(path)
+                group = _create_group(self.h5, path)
             except ValueError:  # left by a partial checkpoint before a crash
                 group, fresh = self.h5[path], False
         else:
@@ -460,7 +470,7 @@ class Writer:
             self._update_info(name, col)
         names = sorted(bucket.columns)
         if names != bucket.names:  # what verify.py expects to find in this bucket
-            group.attrs[L.BUCKET_RESULTS_ATTR] = np.bytes_(json.dumps(names))
+            _set_text_attr(group, L.BUCKET_RESULTS_ATTR, json.dumps(names), fresh)
             bucket.names = names
         self._staged.append((bucket.start, bucket.status.copy()))
         bucket.dirty = False
@@ -584,6 +594,24 @@ def _put(group: h5py.Group, path: str, data: np.ndarray, fresh: bool = False) ->
 
 _LCPL = h5py.h5p.create(h5py.h5p.LINK_CREATE)
 _LCPL.set_create_intermediate_group(True)
+
+
+def _create_group(h5: h5py.File, path: str) -> h5py.Group:
+    """``h5.create_group(path)`` (intermediate groups included) through h5py's low-level API."""
+    return h5py.Group(h5py.h5g.create(h5.id, path.encode(), lcpl=_LCPL))
+
+
+_SCALAR = h5py.h5s.create(h5py.h5s.SCALAR)
+
+
+def _set_text_attr(group: h5py.Group, name: str, text: str, fresh: bool) -> None:
+    """``group.attrs[name] = np.bytes_(text)``; on a ``fresh`` group through the low-level API (3x cheaper)."""
+    value = np.asarray(np.bytes_(text))
+    if not fresh:
+        group.attrs[name] = value[()]
+        return
+    attr = h5py.h5a.create(group.id, name.encode(), h5py.h5t.py_create(value.dtype), _SCALAR)
+    attr.write(value)
 
 
 def _create_numeric(group: h5py.Group, path: str, data: np.ndarray) -> int | None:

@@ -108,6 +108,16 @@ def test_master_error_before_start_releases_workers(tmp_path):
     assert time.monotonic() - t0 < 60
 
 
+def test_file_that_cannot_be_created_after_workers_started_ends_the_job(tmp_path):
+    # the workers get the frozen input and first batches before rank 0 creates the file
+    out = tmp_path / "out.h5"
+    proc = subprocess.run([*mpi_prefix(3), sys.executable, experiment("create_fails.py"), str(out), "mpi"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot write the file (simulated)" in proc.stderr
+    assert not out.exists()
+
+
 def test_fail_fast_stops_all_ranks(tmp_path):
     out = str(tmp_path / "out.h5")
     proc = hpcpet_cli("run", experiment("kinds.py"), "-o", out, "--backend", "mpi", "--quiet",

@@ -34,8 +34,13 @@ class Backend(ABC):
         """How many batches can run at once."""
 
     @abstractmethod
-    def start(self, frozen: FrozenInput) -> None:
-        """Send the frozen input to every worker, once."""
+    def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
+        """Send the frozen input to every worker, once.
+
+        With ``source``, workers may already begin on its first batches (the
+        master creates the results file meanwhile); their results come out
+        of :meth:`run` like all others.
+        """
 
     @abstractmethod
     def run(self, source: BatchSource) -> Iterator[BatchResult]:

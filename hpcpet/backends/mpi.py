@@ -33,6 +33,8 @@ TAG_HELLO, TAG_WORK, TAG_RESULT, TAG_STOP = 11, 12, 13, 14
 _MASTERS: list = []
 #: batches kept queued per worker rank
 PREFETCH = 2
+#: seconds :meth:`MPIBackend.start` waits for a first result to size the first batches
+FIRST_RESULT_WAIT = 0.1
 #: seconds :meth:`MPIBackend.terminate` waits for workers before giving up on them
 TERMINATE_WAIT = 2.0
 
@@ -102,7 +104,8 @@ class MPIBackend(Backend):
         self._started = False  # master: workers got a HELLO for the current start()
         self._used = False  # master: start() was called at least once
         self._abort_at_exit = False  # master: terminate() left workers running
-        self._inflight = 0
+        self._queued: dict[int, int] = {}  # master: batches handed out and not yet returned, per rank
+        self._early: list[BatchResult] = []  # master: results received in start()
         self._worker: Worker | None = None
         if self.is_master and self.size > 1:
             atexit.register(self._at_exit)
@@ -113,14 +116,54 @@ class MPIBackend(Backend):
     def workers(self) -> int:
         return (self.size - 1) + (1 if self.master_works else 0)
 
-    def start(self, frozen: FrozenInput) -> None:
-        """Broadcast the frozen input to every rank, once."""
+    def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
+        """Broadcast the frozen input to every rank, once; with ``source``, hand out the first batches."""
         self._worker = Worker(frozen) if self.master_works else None
         if self.size > 1:
             for r in range(1, self.size):
                 self.comm.send(True, dest=r, tag=TAG_HELLO)
             self._started = self._used = True
             self.comm.bcast(frozen, root=0)
+            if source is not None:
+                self._begin(source)
+
+    def _begin(self, source: BatchSource) -> None:
+        """Give every worker its first batches, so that they run while the master creates the file.
+
+        A first small batch per worker tells how long a run takes (waiting at
+        most :data:`FIRST_RESULT_WAIT` s for it); the other prefetched
+        batches are sized from that. Early results are yielded first by :meth:`run`.
+        """
+        for r in range(1, self.size):
+            self._hand_out(source, r)
+        if not self._queued:
+            return
+        status = self.MPI.Status()
+        poll = Poller(longest=1e-3)
+        deadline = time.monotonic() + FIRST_RESULT_WAIT
+        while time.monotonic() < deadline:
+            msg = self.comm.improbe(self.MPI.ANY_SOURCE, TAG_RESULT, status)
+            if msg is not None:
+                result = msg.recv()
+                self._queued[status.Get_source()] -= 1
+                source.observe(result)  # observing it again later does not change the estimate
+                self._early.append(result)
+                break
+            poll.wait()
+        for r in range(1, self.size):
+            self._top_up(source, r)
+
+    def _hand_out(self, source: BatchSource, rank: int) -> bool:
+        batch = source.next()
+        if batch is None:
+            return False
+        self.comm.send((batch.start, batch.stop), dest=rank, tag=TAG_WORK)
+        self._queued[rank] = self._queued.get(rank, 0) + 1
+        return True
+
+    def _top_up(self, source: BatchSource, rank: int) -> None:
+        while self._queued.get(rank, 0) < PREFETCH and self._hand_out(source, rank):
+            pass
 
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         if self.size == 1:
@@ -130,23 +173,19 @@ class MPIBackend(Backend):
         comm, MPI = self.comm, self.MPI
         status = MPI.Status()
         poll = Poller(longest=2e-3)
-
-        def hand_out(rank: int) -> None:
-            batch = source.next()
-            if batch is not None:
-                comm.send((batch.start, batch.stop), dest=rank, tag=TAG_WORK)
-                self._inflight += 1
-
-        for _ in range(PREFETCH):
-            for r in range(1, self.size):
-                hand_out(r)
+        queued = self._queued
+        for r in range(1, self.size):
+            self._top_up(source, r)
+        early, self._early = self._early, []
+        yield from early
         own_work = self.master_works
-        while self._inflight or own_work:
+        while any(queued.values()) or own_work:
             msg = comm.improbe(MPI.ANY_SOURCE, TAG_RESULT, status)
             if msg is not None:
                 result = msg.recv()
-                self._inflight -= 1
-                hand_out(status.Get_source())
+                rank = status.Get_source()
+                queued[rank] -= 1
+                self._top_up(source, rank)
                 poll.reset()
                 yield result
                 continue
@@ -193,7 +232,8 @@ class MPIBackend(Backend):
             poll.reset()
             if msg.recv() is None:  # bye; anything else is a result nobody will write any more
                 pending.discard(status.Get_source())
-        self._inflight = 0
+        self._queued.clear()
+        self._early.clear()
         return True
 
     def _at_exit(self) -> None:

@@ -50,35 +50,34 @@ class PoolBackend(Backend):
     def workers(self) -> int:
         return self.ncores
 
-    def start(self, frozen: FrozenInput) -> None:
+    def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         ctx = mp.get_context(method)
         self._stop = ctx.Event()
         self._pool = ctx.Pool(self.ncores, initializer=_init, initargs=(frozen, self._stop))
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._inflight = 0
+        if source is not None:
+            self._fill(source)
 
-    def run(self, source: BatchSource) -> Iterator[BatchResult]:
-        done: queue.SimpleQueue = queue.SimpleQueue()
-        inflight = 0
-
-        def submit() -> bool:
+    def _fill(self, source: BatchSource) -> None:
+        """Keep two batches per worker queued, so that none waits while results travel."""
+        while self._inflight < 2 * self.workers:
             batch = source.next()
             if batch is None:
-                return False
-            self._pool.apply_async(_run, (batch,), callback=done.put,
-                                   error_callback=lambda e: done.put(e))
-            return True
+                return
+            self._pool.apply_async(_run, (batch,), callback=self._done.put,
+                                   error_callback=self._done.put)
+            self._inflight += 1
 
-        for _ in range(2 * self.workers):  # keep every worker busy while results travel
-            if not submit():
-                break
-            inflight += 1
-        while inflight:
-            result = done.get()
-            inflight -= 1
+    def run(self, source: BatchSource) -> Iterator[BatchResult]:
+        self._fill(source)
+        while self._inflight:
+            result = self._done.get()
+            self._inflight -= 1
             if isinstance(result, BaseException):
                 raise result
-            if submit():
-                inflight += 1
+            self._fill(source)
             yield result
 
     def terminate(self) -> None:

@@ -148,7 +148,7 @@ class ScoopBackend(Backend):
             return max(1, int(getattr(scoop, "SIZE", 1) or 1) - 1)
         return self.ncores or os.cpu_count() or 1
 
-    def start(self, frozen: FrozenInput) -> None:
+    def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
         import scoop
 
         if int(getattr(scoop, "SIZE", 1) or 1) < 2:  # only the origin: run here

@@ -16,7 +16,7 @@ class SerialBackend(Backend):
     def workers(self) -> int:
         return 1
 
-    def start(self, frozen: FrozenInput) -> None:
+    def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
         self._worker = Worker(frozen)
 
     def run(self, source: BatchSource) -> Iterator[BatchResult]:

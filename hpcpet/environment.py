@@ -159,7 +159,7 @@ class Environment:
         traj = self.trajectory
         traj.freeze()
         exp = self.experiment
-        commit = _in_background(git_commit, exp.path) if exp else (lambda: "")  # git may be slow
+        commit = git_commit(exp.path) if exp else (lambda: "")  # git runs while the workers start
         meta = {"experiment_path": exp.path if exp else "",
                 "experiment_hash": exp.source_hash if exp else "",
                 "function": getattr(function, "__qualname__", repr(function)),
@@ -244,9 +244,9 @@ class Environment:
                         source.stop()
                 interrupted = bool(stop.signal)
         except KeyboardInterrupt:
+            interrupted = hard = True
             if writer is None:  # before the file existed: nothing to save
                 raise
-            interrupted = hard = True
         except _WriteFailed as failed:
             write_error = failed.args[0]
             hard = True
@@ -298,18 +298,6 @@ def _close_after_write_error(writer: Writer) -> None:
             writer.h5.close()
         except Exception:
             pass
-
-
-def _in_background(fn: Callable[..., str], *args: Any) -> Callable[[], str]:
-    """Start ``fn(*args)`` in a thread; return a function that waits for its result."""
-    out: list[str] = []
-    thread = threading.Thread(target=lambda: out.append(fn(*args)), daemon=True)
-    thread.start()
-
-    def result() -> str:
-        thread.join()
-        return out[0] if out else ""
-    return result
 
 
 def _now() -> str:

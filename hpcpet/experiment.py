@@ -77,16 +77,32 @@ def load_experiment(path: str) -> Experiment:
     return exp
 
 
-def git_commit(path: str) -> str:
-    """The git commit of the repository containing ``path`` (``+dirty`` if modified), or ''."""
+def git_commit(path: str) -> Callable[[], str]:
+    """Start looking up the git commit of the repository containing ``path``.
+
+    Returns a function that waits for the answer: the commit (``+dirty`` if
+    tracked files are modified), or '' outside a repository. git runs in the
+    background meanwhile (``git status`` can take seconds in a large repository).
+    """
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        out = subprocess.run(["git", "-C", folder, "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
-        if out.returncode != 0:
+        head, status = (subprocess.Popen(["git", "-C", folder, *cmd], stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+                        for cmd in (["rev-parse", "HEAD"], ["status", "--porcelain", "--untracked-files=no"]))
+    except OSError:  # no git
+        return lambda: ""
+
+    def answer(timeout: float = 10.0) -> str:
+        outs = []
+        for proc in (head, status):
+            try:
+                out, _ = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                return ""
+            outs.append(out.strip() if proc.returncode == 0 else None)
+        if not outs[0]:
             return ""
-        dirty = subprocess.run(["git", "-C", folder, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return ""
+        return outs[0] + ("+dirty" if outs[1] else "")
+    return answer

@@ -120,3 +120,30 @@ def test_pool_backend_via_cli(tmp_path, reference):
     out = tmp_path / "pool.h5"
     hpcpet_cli("run", experiment("kinds.py"), "-o", out, "--backend", "pool", "--ncores", "2", "--quiet")
     assert_same_content(reference, str(out))
+
+
+@pytest.mark.skipif(not __import__("shutil").which("git"), reason="no git")
+def test_file_records_the_git_commit_of_the_experiment(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    exp = repo / "product.py"
+    exp.write_text(open(experiment("product.py")).read())
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "product.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "experiment"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+    def recorded(name: str) -> str:
+        hpcpet_cli("run", exp, "-o", tmp_path / name, "--quiet")
+        with hpcpet.load(str(tmp_path / name)) as t:
+            return t.meta["git_commit"]
+
+    assert recorded("clean.h5") == head
+    exp.write_text(exp.read_text() + "\n# changed\n")
+    assert recorded("dirty.h5") == head + "+dirty"
+    outside = tmp_path / "outside.py"
+    outside.write_text(exp.read_text())
+    hpcpet_cli("run", outside, "-o", tmp_path / "none.h5", "--quiet")
+    with hpcpet.load(str(tmp_path / "none.h5")) as t:
+        assert t.meta["git_commit"] == ""

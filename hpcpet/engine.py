@@ -174,6 +174,21 @@ class Worker:
                            time.perf_counter() - t0)
 
 
+def _ranges(todo: np.ndarray) -> list[list[int]]:
+    """Contiguous ``[start, stop)`` ranges of a bool mask over all runs or of sorted run indices."""
+    if todo.dtype == bool:
+        padded = np.zeros(len(todo) + 2, np.int8)
+        padded[1:-1] = todo
+        edges = np.flatnonzero(np.diff(padded))
+        return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2])]
+    if len(todo) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(todo) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(todo)]])
+    return [[int(todo[s]), int(todo[e - 1]) + 1] for s, e in zip(starts, ends)]
+
+
 class BatchSource:
     """Hands out contiguous batches of pending runs, sized to their measured duration.
 
@@ -184,7 +199,7 @@ class BatchSource:
     Parameters
     ----------
     todo : numpy.ndarray
-        Sorted indices of the runs to do.
+        The runs to do: a bool mask over all runs, or sorted run indices.
     workers : int
         Number of workers pulling batches.
     set_size : int
@@ -192,6 +207,9 @@ class BatchSource:
     batch_size : int, optional
         A fixed batch size instead of the adaptive one.
     """
+
+    #: largest batch before the duration of a run is known
+    FIRST_BATCH = 16
 
     def __init__(self, todo: np.ndarray, workers: int, set_size: int = 1000,
                  target_seconds: float = 0.05, batch_size: int | None = None,
@@ -202,29 +220,23 @@ class BatchSource:
         self.fixed = batch_size
         self.max_batch = max_batch
         self.per_run: float | None = None
-        self.remaining = int(len(todo))
         self.stopped = False
-        self._ranges = self._contiguous(np.asarray(todo, np.int64))
+        self._ranges = _ranges(np.asarray(todo))
+        #: number of runs to do in all
+        self.total = sum(hi - lo for lo, hi in self._ranges)
+        self.remaining = self.total
         self._pos = 0  # into _ranges
-
-    @staticmethod
-    def _contiguous(todo: np.ndarray) -> list[list[int]]:
-        if len(todo) == 0:
-            return []
-        breaks = np.flatnonzero(np.diff(todo) != 1) + 1
-        starts = np.concatenate([[0], breaks])
-        ends = np.concatenate([breaks, [len(todo)]])
-        return [[int(todo[s]), int(todo[e - 1]) + 1] for s, e in zip(starts, ends)]
 
     def size(self) -> int:
         """How many runs the next batch should hold."""
         if self.fixed:
             return self.fixed
-        if self.per_run is None:
-            return 16
+        share = -(-self.remaining // (4 * self.workers))  # leave work for everyone at the end
+        if self.per_run is None:  # small batches until a run has been timed, enough for every worker
+            return max(1, min(self.FIRST_BATCH, share))
         want = int(self.target / max(self.per_run, 1e-9))
-        if self.workers > 1:  # leave work for everyone at the end
-            want = min(want, max(1, self.remaining // (4 * self.workers)))
+        if self.workers > 1:
+            want = min(want, share)
         return max(1, min(want, self.max_batch))
 
     def next(self) -> range | None:

@@ -130,6 +130,8 @@ class Environment:
                  ncores: int | None = None, set_size: int = 1000, overwrite: bool = False,
                  progress: str = "auto", fail_fast: bool = False, batch_size: int | None = None,
                  experiment: Experiment | None = None, part: tuple[int, int] | None = None):
+        if batch_size is not None and batch_size < 1:
+            raise HpcpetError(f"batch size must be >= 1, got {batch_size}")
         self.trajectory = trajectory
         self.filename = filename
         self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores)
@@ -183,7 +185,9 @@ class Environment:
 
         frozen = FrozenInput(traj, function, args, kwargs, experiment=exp.path if exp else None,
                              fail_fast=self.fail_fast)
-        return self.execute(create, frozen, np.arange(lo, hi, dtype=np.int64))
+        todo = np.zeros(len(traj.exploration), bool)
+        todo[lo:hi] = True
+        return self.execute(create, frozen, todo)
 
     def resume(self, function: Callable, *args: Any, retry_failed: bool = False,
                **kwargs: Any) -> Summary | None:
@@ -204,7 +208,8 @@ class Environment:
 
     def execute(self, writer: Writer | Callable[[], Writer], frozen: FrozenInput,
                 todo: np.ndarray) -> Summary:
-        """Run ``todo`` with the backend, writing every result with ``writer``.
+        """Run ``todo`` (a bool mask over all runs, or sorted run indices) with the backend,
+        writing every result with ``writer``.
 
         ``writer`` may also be a function that creates it: it is called once
         the backend has started, so that workers already run their first
@@ -215,7 +220,7 @@ class Environment:
         set_size = self.set_size if make else writer.set_size
         writer = None if make else writer
         source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size)
-        progress = Progress(len(todo), self.progress)
+        progress = Progress(source.total, self.progress)
         ran = 0
         interrupted = hard = False
         write_error: BaseException | None = None

@@ -138,13 +138,13 @@ def resume_with(backend: Backend, path: str, traj: Trajectory, function: Callabl
                       batch_size=batch_size, experiment=experiment)
     writer = Writer.reopen(path)
     try:
-        todo = writer.todo(retry_failed)
+        todo = writer.todo_mask(retry_failed)
         c = writer.counts()
         if writer.damaged:
             print(f"[hpcpet] warning: {writer.damaged} runs marked done were damaged by the crash "
                   "and will be re-run", file=sys.stderr, flush=True)
         env.log(f"resuming {path}: {c['done']} done, {c['failed']} failed, {c['pending']} pending; "
-                f"running {len(todo)}")
+                f"running {int(todo.sum())}")
         writer.h5.attrs["resumed"] = now()
         writer.h5.attrs["resume_count"] = int(writer.h5.attrs.get("resume_count", 0)) + 1
         frozen = FrozenInput(traj, function, args, kwargs or {},

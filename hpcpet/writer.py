@@ -306,8 +306,8 @@ class Writer:
         return info
 
     # ------------------------------------------------------------------ runs
-    def todo(self, retry_failed: bool = False) -> np.ndarray:
-        """Indices of the runs still to do (pending, and failed if ``retry_failed``)."""
+    def todo_mask(self, retry_failed: bool = False) -> np.ndarray:
+        """Bool per run: still to do (pending, and failed if ``retry_failed``)."""
         mask = self.status == PENDING
         if retry_failed:
             mask |= self.status == FAILED
@@ -315,7 +315,11 @@ class Writer:
         mask[:lo] = False
         mask[hi:] = False
         self._todo_mask = mask
-        return np.flatnonzero(mask)
+        return mask
+
+    def todo(self, retry_failed: bool = False) -> np.ndarray:
+        """Indices of the runs still to do (pending, and failed if ``retry_failed``)."""
+        return np.flatnonzero(self.todo_mask(retry_failed))
 
     def _bucket(self, b: int) -> _Bucket:
         bucket = self._buckets.get(b)
@@ -323,7 +327,7 @@ class Writer:
             return bucket
         start, stop = L.bucket_range(b, self.set_size, self.n_runs)
         if self._todo_mask is None:
-            self.todo()
+            self.todo_mask()
         bucket = _Bucket(start, stop, int(self._todo_mask[start:stop].sum()))
         bucket.status[:] = self.status[start:stop]
         path = L.bucket_path(b, self.set_size, self.n_runs)

@@ -59,3 +59,10 @@ class BackendContract:
             assert t.completed.all()
             z = t.get_from_runs("some_group.z")
             assert np.array_equal(z, t.explored["x"] * t.explored["neuron.tau"])
+
+    def test_frozen_input_reaches_each_worker_once(self, tmp_path):
+        out = str(tmp_path / "once.h5")
+        self.execute(experiment("frozen_once.py"), out, "--batch-size", "10")  # 300 batches
+        with hpcpet.load(out) as t:
+            assert t.completed.all()
+            assert t.get_from_runs("received").max() <= 1  # never sent again, whatever the batches

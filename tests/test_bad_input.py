@@ -200,3 +200,22 @@ def test_full_disk(tmp_path):
             assert int(a.completed.sum()) == 16000 - 160
     finally:
         _umount(disk)
+
+
+def test_nearly_full_disk_is_refused_on_any_machine(tmp_path):
+    # without a small tmpfs: ask for more free space than any disk has
+    out = tmp_path / "o.h5"
+    proc = hpcpet_cli("run", GOOD, "-o", out, check=False, env={"HPCPET_MIN_FREE_MB": str(1 << 40)})
+    assert_error(proc, "disk nearly full", "HPCPET_MIN_FREE_MB")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("option,value", [("--batch-size", "0"), ("--batch-size", "-1"), ("--ncores", "0")])
+def test_batch_size_and_ncores_below_one(tmp_path, option, value):
+    out = tmp_path / "o.h5"
+    assert_error(hpcpet_cli("run", GOOD, "-o", out, option, value, check=False), option, value)
+    assert not out.exists()
+    hpcpet_cli("run", GOOD, "-o", out, "--quiet")
+    before = out.read_bytes()
+    assert_error(hpcpet_cli("resume", out, option, value, check=False), option, value)
+    assert out.read_bytes() == before

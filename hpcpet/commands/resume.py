@@ -1,7 +1,7 @@
 """``resume``: complete an interrupted results file, running exactly the missing runs."""
 from __future__ import annotations
 
-from .run import add_run_options, progress_mode
+from .run import add_run_options, check_run_options, progress_mode
 
 
 def add_parser(sub) -> None:
@@ -21,11 +21,9 @@ def add_parser(sub) -> None:
 
 def main(args) -> int:
     from ..backends import get_backend
-    from ..errors import HpcpetError
     from ..resume import resume
 
-    if args.ncores is not None and args.ncores < 1:
-        raise HpcpetError(f"--ncores must be >= 1, got {args.ncores}")
+    check_run_options(args)
     backend = get_backend(args.backend, args.ncores)
     summary = resume(args.file, backend=backend, retry_failed=args.retry_failed, force=args.force,
                      experiment=args.experiment, progress=progress_mode(args),

@@ -19,6 +19,16 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="bar on a terminal, a line every few percent in logs (default auto)")
 
 
+def check_run_options(args) -> None:
+    """One-line errors for ``--ncores`` or ``--batch-size`` below 1."""
+    from ..errors import HpcpetError
+
+    for option in ("ncores", "batch_size"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise HpcpetError(f"--{option.replace('_', '-')} must be >= 1, got {value}")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run an experiment file",
                        description="Run every run of EXPERIMENT's exploration into OUT.")
@@ -46,8 +56,7 @@ def main(args) -> int:
     from ..errors import HpcpetError
 
     exp = load_experiment(args.experiment)
-    if args.ncores is not None and args.ncores < 1:
-        raise HpcpetError(f"--ncores must be >= 1, got {args.ncores}")
+    check_run_options(args)
     part = None
     if args.part is not None:
         from ..parts import parse_part

@@ -30,7 +30,15 @@ def _cluster_problem() -> str | None:
 
 
 _problem = _cluster_problem()
-pytestmark = pytest.mark.skipif(_problem is not None, reason=_problem or "")
+#: CI sets HPCPET_REQUIRE_SLURM=1: there a missing cluster is a failure, not a skip
+_required = os.environ.get("HPCPET_REQUIRE_SLURM") == "1"
+pytestmark = pytest.mark.skipif(_problem is not None and not _required, reason=_problem or "")
+
+
+@pytest.fixture(autouse=True)
+def _cluster_is_up():
+    if _problem is not None:
+        pytest.fail(f"HPCPET_REQUIRE_SLURM=1 but {_problem}")
 
 
 def job_env(**extra) -> dict:

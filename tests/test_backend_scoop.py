@@ -93,20 +93,26 @@ def test_memory_stays_flat(tmp_path):
     """Three explorations of 24 batches (1.6 MB of results each) in one SCOOP origin.
 
     Bounds: a worker grows < 10 MB from its 5th batch to the end of the last
-    exploration; the origin grows < 25 MB from the end of the first exploration
-    to the end of the third. Keeping every batch's results would add 38 MB per
+    exploration; the origin, measured during every batch, grows < 25 MB from the
+    13th batch on, and < 25 MB from the end of the first exploration to the end
+    of the third. Keeping every batch's results would add 38 MB per
     exploration.
     """
     n = 3
     proc = scoop("-n", 3, experiment("scoop_memory.py"), tmp_path, n)
     origin = [int(line) / MB for line in (tmp_path / "origin_rss.txt").read_text().split()]
     assert len(origin) == n, proc.stderr
-    pids, rss = [], []
+    pids, rss, during = [], [], []
     for k in range(n):
         with hpcpet.load(str(tmp_path / f"memory{k}.h5")) as t:
             assert t.completed.all()
             pids.append(t.get_from_runs("pid"))
             rss.append(t.get_from_runs("rss") / MB)
+            o = np.asarray(t.get_from_runs("origin_rss"), float)  # once per batch, while running
+            during.append(o[np.isfinite(o) & (o > 0)] / MB)
+    during = np.concatenate(during)
+    assert len(during) >= n * 20, during  # the origin was seen during (nearly) every batch
+    assert during.max() - during[12] < 25, during  # from the 13th batch (h5py imported) to the end
     pids, rss = np.concatenate(pids), np.concatenate(rss)
     batch = 100
     for pid in np.unique(pids):

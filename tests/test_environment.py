@@ -112,6 +112,11 @@ def test_no_group_has_more_than_set_size_children(tmp_path, n_runs, set_size):
     hpcpet.Environment(traj, out, set_size=set_size, progress="quiet").run(run)
     most, where = _max_children(out)
     assert most <= max(set_size, 10), (most, where)  # 10: the fixed top-level groups
+    with h5py.File(out, "r") as f:  # groups that grow with the number of runs: exactly the bound
+        grown = {"results": len(f["results"])}
+        f["results"].visititems(lambda name, obj: grown.__setitem__(name, len(obj))
+                                if name.rsplit("/", 1)[-1].startswith("block_") else None)
+    assert max(grown.values()) <= set_size, grown
     with h5py.File(out, "r") as f:
         buckets = []
         f["results"].visititems(lambda name, obj: buckets.append(name)

@@ -47,36 +47,53 @@ class Summary:
         return s
 
 
+#: seconds after the first signal in which another one is the same signal delivered twice
+#: (scancel signals every process and mpiexec forwards it again; so does Ctrl-C on a terminal)
+SAME_SIGNAL_SECONDS = 1.0
+#: default seconds between the first SIGINT/SIGTERM and stopping at once (HPCPET_STOP_GRACE)
+STOP_GRACE = 6.0
+
+
 class _Stop:
     """What the signal handler saw: the first signal's name, and whether a second came."""
 
     def __init__(self) -> None:
         self.signal = ""
+        self.at = 0.0  # monotonic time of the first signal
+        self.grace_over = False  # the grace timer fired
         self.hard = False  # second signal while the writer was busy: stop right after it
         self.writing = False
 
 
 @contextmanager
-def _stop_on_signals(source: BatchSource, log, grace: float = 8.0) -> Iterator[_Stop]:
+def _stop_on_signals(source: BatchSource, log, grace: float = STOP_GRACE) -> Iterator[_Stop]:
     """First SIGINT/SIGTERM: hand out no more batches; second (or ``grace`` s later): stop at once.
 
-    A second signal that arrives while the writer is busy takes effect right
-    after it, so that a checkpoint is never cut in half.
+    A signal within :data:`SAME_SIGNAL_SECONDS` of the first counts as the
+    first delivered twice. A second signal that arrives while the writer is
+    busy takes effect right after it, so that a checkpoint is never cut in half.
     """
     state = _Stop()
     timer: list[threading.Timer] = []
 
+    def grace_over() -> None:
+        state.grace_over = True
+        os.kill(os.getpid(), signal.SIGINT)
+
     def handler(signum, frame):
         if state.signal:
+            if not state.grace_over and time.monotonic() - state.at < SAME_SIGNAL_SECONDS:
+                return
             if state.writing:
                 state.hard = True
                 return
             raise KeyboardInterrupt
         state.signal = signal.Signals(signum).name
+        state.at = time.monotonic()
         source.stop()
         log(f"received {state.signal}: finishing running batches and saving "
             f"(at most {grace:g} s); send again to stop at once")
-        t = threading.Timer(grace, os.kill, (os.getpid(), signal.SIGINT))
+        t = threading.Timer(grace, grace_over)
         t.daemon = True
         t.start()
         timer.append(t)
@@ -142,7 +159,7 @@ class Environment:
         self.batch_size = batch_size
         self.experiment = experiment
         #: seconds between the first SIGINT/SIGTERM and stopping at once
-        self.stop_grace = float(os.environ.get("HPCPET_STOP_GRACE", 8.0))
+        self.stop_grace = float(os.environ.get("HPCPET_STOP_GRACE", STOP_GRACE))
         self.part = part
 
     def log(self, text: str) -> None:

@@ -42,7 +42,7 @@ def copy_with_lost_runs(full, tmp_path, runs, name="partial.h5"):
 LOST = np.r_[0:7, 49:51, 120:180, 333, 399]  # partial buckets, a whole bucket, single runs, the last
 
 
-@pytest.mark.parametrize("backend", ["serial", "pool"])
+@pytest.mark.parametrize("backend", ["serial", "pool", "scoop"])
 def test_resume_runs_exactly_the_missing_runs(full, tmp_path, backend):
     out = copy_with_lost_runs(full, tmp_path, LOST)
     log = tmp_path / "ran.txt"

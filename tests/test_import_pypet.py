@@ -104,3 +104,56 @@ def test_detect_exploration():
     assert zipped.kind == "zip"
     partial = detect_exploration({"a": np.array([1, 1, 2, 2]), "b": np.array([1, 2, 2, 1])})
     assert partial.kind == "zip"
+
+
+SETS_FIXTURE = os.path.join(HERE, "data", "pypet_sets.hdf5")
+
+
+def _pypet_runs(src: h5py.File, traj: str) -> dict[int, h5py.Group]:
+    """Every ``results/run_set_*/run_*`` group of a pypet file, by run index."""
+    runs = {}
+    for set_name, group in src[f"{traj}/results"].items():
+        assert set_name.startswith("run_set_")
+        for run_name, run in group.items():
+            runs[int(run_name[len("run_"):])] = run
+    return runs
+
+
+@pytest.mark.parametrize("set_size", [None, "1", "7"])
+def test_import_run_sets_matches_pypet_run_by_run(tmp_path, set_size):
+    """tests/data/pypet_sets.hdf5: 30 runs in 4 run_set groups (pypet patched to 8 runs a set),
+    zipped exploration, a scalar result missing in run 13 and a variable-length array result.
+    Every run's values equal what pypet stored, across all run_set groups and whatever
+    hpcpet set size the import uses (1: every batch fixed-shape; 7: straddles pypet's sets)."""
+    out = tmp_path / "sets.h5"
+    extra = ["--set-size", set_size] if set_size else []
+    proc = hpcpet_cli("import-pypet", SETS_FIXTURE, "-o", out, *extra)
+    assert "30 runs (30 completed)" in proc.stdout and "zip 30" in proc.stdout
+    assert "2 per-run results" in proc.stdout and "skipped" not in proc.stdout
+    with h5py.File(SETS_FIXTURE, "r") as src, hpcpet.load(str(out)) as t:
+        assert sorted(src["sets/results"]) == [f"run_set_{s:05d}" for s in range(4)]
+        runs = _pypet_runs(src, "sets")
+        assert sorted(runs) == list(range(30))
+        assert len(t) == 30 and t.completed.all()
+        assert t.exploration_kind == "zip" and t.explored_names == ["x", "y"]
+        assert t.parameters["name"] == "sets" and t.comments["x"] == "scale"
+        xs = src["sets/parameters/x/explored_data"][()]["data"]
+        ys = src["sets/parameters/y/explored_data"][()]["data"]
+        assert np.array_equal(t.explored["x"], xs) and np.array_equal(t.explored["y"], ys)
+        z = t.get_from_runs("z")
+        ragged = t.get_from_runs("ragged")
+        assert isinstance(ragged, list) and len(ragged) == 30
+        assert t.results["ragged"]["kind"] == "ragged"
+        assert t.results["z"]["comment"] == "product"
+        for i, g in runs.items():
+            if i == 13:
+                assert "z" not in g and np.isnan(z[i])  # the fixture's run 13 adds no z
+            else:
+                assert z[i] == g["z/z"][()] == xs[i] * ys[i]
+            stored = g["ragged/ragged"][()]
+            assert len(stored) == i % 5 + 1
+            assert np.array_equal(ragged[i], stored)
+            run = t.run(i)
+            assert np.array_equal(run.results["ragged"], stored)
+            assert ("z" in run.results) == (i != 13)
+            assert run.parameters["x"] == xs[i] and run.parameters["y"] == ys[i]

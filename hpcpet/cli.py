@@ -36,6 +36,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except HpcpetError as exc:
+        _let_rank_0_report_first()
         print(f"hpcpet: error: {exc}", file=sys.stderr)
         _end_mpi_job_after_error(2)
         return 2
@@ -50,6 +51,31 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hpcpet: interrupted", file=sys.stderr)
         return 130
+
+
+#: seconds an MPI worker rank waits before reporting an error (see _let_rank_0_report_first)
+WORKER_ERROR_DELAY = 2.0
+
+
+def _let_rank_0_report_first() -> None:
+    """On an MPI worker rank, wait a little before reporting an error.
+
+    Most errors (a bad option, an experiment file that does not import) happen on
+    every rank alike: rank 0 then reports it once and ends the job before the
+    other ranks print the same line N-1 times. An error of this rank alone is
+    still reported, a moment later.
+    """
+    from .backends import under_mpi
+
+    if under_mpi():
+        from .backends.mpi import _rank_from_env
+
+        if _rank_from_env() != 0:
+            import time
+
+            from mpi4py import MPI  # noqa: F401  (initialised like rank 0, so that its abort ends us)
+
+            time.sleep(WORKER_ERROR_DELAY)
 
 
 def _end_mpi_job_after_error(code: int, traceback: bool = False) -> None:

@@ -234,3 +234,16 @@ def test_hard_stop_does_not_wait_for_long_runs(tmp_path):
     assert "MPI_Abort" in err
     with hpcpet.load(out) as t:
         assert not t.completed[4:].any() and t.failed.sum() == 0
+
+
+@pytest.mark.parametrize("problem", ["syntax", "option"])
+def test_an_error_of_every_rank_is_reported_once(tmp_path, problem):
+    exp = tmp_path / "exp.py"
+    exp.write_text("def build(traj) oops\n" if problem == "syntax" else SLEEPY)
+    extra = ("--batch-size", "0") if problem == "option" else ()
+    proc = hpcpet_cli("run", exp, "-o", tmp_path / "out.h5", *extra, prefix=mpi_prefix(4), check=False,
+                      timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("hpcpet: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert ("SyntaxError" if problem == "syntax" else "--batch-size") in errors[0]

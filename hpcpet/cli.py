@@ -13,14 +13,14 @@ from .errors import HpcpetError
 VERBS = ["run", "resume", "info", "merge", "plot", "status", "import-pypet"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every verb."""
+def build_parser(verbs: Sequence[str] = VERBS) -> argparse.ArgumentParser:
+    """The argument parser with ``verbs`` (default: every verb)."""
     parser = argparse.ArgumentParser(
         prog="python -m hpcpet",
         description="Run huge parameter explorations into one HDF5 file.")
     parser.add_argument("--version", action="version", version=f"hpcpet {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for verb in VERBS:
+    for verb in verbs:
         importlib.import_module(f"hpcpet.commands.{verb.replace('-', '_')}").add_parser(sub)
     return parser
 
@@ -31,7 +31,9 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     Errors in the user's input print one line (``hpcpet: error: ...``) and
     give exit code 2, without a traceback.
     """
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # only the named verb's module is imported (every MPI rank parses the command line)
+    parser = build_parser([argv[0]] if argv and argv[0] in VERBS else VERBS)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

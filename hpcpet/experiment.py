@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from types import ModuleType
@@ -84,6 +83,8 @@ def git_commit(path: str) -> Callable[[], str]:
     tracked files are modified), or '' outside a repository. git runs in the
     background meanwhile (``git status`` can take seconds in a large repository).
     """
+    import subprocess  # only the master needs it
+
     folder = os.path.dirname(os.path.abspath(path))
     try:
         head, status = (subprocess.Popen(["git", "-C", folder, *cmd], stdout=subprocess.PIPE,

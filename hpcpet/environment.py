@@ -225,9 +225,9 @@ class Environment:
 
     def execute(self, writer: Writer | Callable[[], Writer], frozen: FrozenInput,
                 todo: np.ndarray) -> Summary:
-        """Run ``todo`` (a bool mask over all runs, or sorted run indices) with the backend,
-        writing every result with ``writer``.
+        """Run the runs of ``todo`` with the backend, writing every result with ``writer``.
 
+        ``todo`` is a bool mask over all runs, or sorted run indices.
         ``writer`` may also be a function that creates it: it is called once
         the backend has started, so that workers already run their first
         batches while the file is being created.

@@ -87,11 +87,13 @@ def git_commit(path: str) -> Callable[[], str]:
 
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        head, status = (subprocess.Popen(["git", "-C", folder, *cmd], stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
-                        for cmd in (["rev-parse", "HEAD"], ["status", "--porcelain", "--untracked-files=no"]))
+        head = subprocess.Popen(["git", "-C", folder, "rev-parse", "HEAD"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
     except OSError:  # no git
         return lambda: ""
+    status = subprocess.Popen(["git", "-C", folder, "status", "--porcelain", "--untracked-files=no"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                              text=True)
 
     def answer(timeout: float = 10.0) -> str:
         outs = []

@@ -48,7 +48,8 @@ def main(args) -> int:
             print(f"experiment:  {m['experiment_path']}" +
                   (f" (git {m['git_commit']})" if m.get("git_commit") else ""))
         if m.get("backend"):
-            print(f"backend:     {m['backend']}" + (f" (resumed {m['resume_count']}x)" if m.get("resume_count") else ""))
+            resumed = f" (resumed {m['resume_count']}x)" if m.get("resume_count") else ""
+            print(f"backend:     {m['backend']}{resumed}")
         print(f"created:     {m.get('created', '?')}   ended: {m.get('ended', '-')}")
         print(f"versions:    hpcpet {m.get('hpcpet_version')}, numpy {m.get('numpy_version')}, "
               f"h5py {m.get('h5py_version')}, HDF5 {m.get('hdf5_version')}")

@@ -61,6 +61,7 @@ class _Stop:
         self.signal = ""
         self.at = 0.0  # monotonic time of the first signal
         self.grace_over = False  # the grace timer fired
+        self.said_same = False  # told the user that a quick second signal was taken as the first
         self.hard = False  # second signal while the writer was busy: stop right after it
         self.writing = False
 
@@ -83,6 +84,10 @@ def _stop_on_signals(source: BatchSource, log, grace: float = STOP_GRACE) -> Ite
     def handler(signum, frame):
         if state.signal:
             if not state.grace_over and time.monotonic() - state.at < SAME_SIGNAL_SECONDS:
+                if not state.said_same:
+                    state.said_same = True
+                    log(f"a signal within {SAME_SIGNAL_SECONDS:g} s of the first counts as the same "
+                        "one; send it again to stop at once")
                 return
             if state.writing:
                 state.hard = True
@@ -178,7 +183,6 @@ class Environment:
         traj = self.trajectory
         traj.freeze()
         exp = self.experiment
-        commit = git_commit(exp.path) if exp else (lambda: "")  # git runs while the workers start
         meta = {"experiment_path": exp.path if exp else "",
                 "experiment_hash": exp.source_hash if exp else "",
                 "function": getattr(function, "__qualname__", repr(function)),
@@ -194,6 +198,7 @@ class Environment:
         # refuse a bad output before any worker starts; the file itself is created while the
         # workers run their first batches (see execute)
         Writer.check_target(self.filename, overwrite=self.overwrite, set_size=self.set_size)
+        commit = git_commit(exp.path) if exp else (lambda: "")  # git runs while the workers start
 
         def create() -> Writer:
             return Writer.create(self.filename, traj, set_size=self.set_size, overwrite=self.overwrite,
@@ -275,7 +280,8 @@ class Environment:
         finally:
             progress.close()
             try:
-                terminate = getattr(self.backend, "terminate", None) if hard else None
+                # no file (its creation failed): the batches running are lost anyway, stop at once
+                terminate = getattr(self.backend, "terminate", None) if hard or writer is None else None
                 (terminate or self.backend.close)()
             finally:
                 if writer is None:

@@ -96,15 +96,21 @@ def git_commit(path: str) -> Callable[[], str]:
                               text=True)
 
     def answer(timeout: float = 10.0) -> str:
+        import time
+
+        deadline = time.monotonic() + timeout
         outs = []
-        for proc in (head, status):
-            try:
-                out, _ = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-                return ""
-            outs.append(out.strip() if proc.returncode == 0 else None)
+        try:
+            for proc in (head, status):
+                out, _ = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
+                outs.append(out.strip() if proc.returncode == 0 else None)
+        except subprocess.TimeoutExpired:
+            return ""
+        finally:
+            for proc in (head, status):  # never leave a git process behind
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
         if not outs[0]:
             return ""
         return outs[0] + ("+dirty" if outs[1] else "")

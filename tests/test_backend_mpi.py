@@ -116,6 +116,10 @@ def test_file_that_cannot_be_created_after_workers_started_ends_the_job(tmp_path
     assert proc.returncode == 2, proc.stderr
     assert "cannot write the file (simulated)" in proc.stderr
     assert not out.exists()
+    # runs of 60 s: the job must not wait for the batches the workers already have
+    proc = subprocess.run([*mpi_prefix(3), sys.executable, experiment("create_fails.py"), str(out), "mpi",
+                           "60"], capture_output=True, text=True, timeout=50)
+    assert proc.returncode != 0 and "cannot write the file (simulated)" in proc.stderr
 
 
 def test_fail_fast_stops_all_ranks(tmp_path):

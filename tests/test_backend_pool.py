@@ -21,3 +21,7 @@ def test_file_that_cannot_be_created_after_workers_started(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "cannot write the file (simulated)" in proc.stderr
     assert not out.exists()
+    # runs of 60 s: the pool must not wait for the batches its workers already have
+    proc = subprocess.run([sys.executable, experiment("create_fails.py"), str(out), "pool", "60"],
+                          capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 2 and "cannot write the file (simulated)" in proc.stderr

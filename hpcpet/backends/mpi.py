@@ -35,6 +35,8 @@ _MASTERS: list = []
 PREFETCH = 2
 #: seconds :meth:`MPIBackend.start` waits for a first result to size the first batches
 FIRST_RESULT_WAIT = 0.1
+#: seconds between printing an error and MPI_Abort (mpiexec forwards output asynchronously)
+ABORT_DELAY = 0.3
 #: seconds :meth:`MPIBackend.terminate` waits for workers before giving up on them
 TERMINATE_WAIT = 2.0
 
@@ -119,6 +121,8 @@ class MPIBackend(Backend):
     def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
         """Broadcast the frozen input to every rank, once; with ``source``, hand out the first batches."""
         self._worker = Worker(frozen) if self.master_works else None
+        self._queued.clear()  # left over if an earlier exploration was terminated
+        self._early.clear()
         if self.size > 1:
             for r in range(1, self.size):
                 self.comm.send(True, dest=r, tag=TAG_HELLO)
@@ -242,6 +246,7 @@ class MPIBackend(Backend):
             if self._abort_at_exit:
                 print("[hpcpet] stopping MPI workers that are still running (MPI_Abort)",
                       file=sys.stderr, flush=True)
+                time.sleep(ABORT_DELAY)
                 self.comm.Abort(130)
             if self._started:
                 self.close()
@@ -270,6 +275,7 @@ class MPIBackend(Backend):
             print(f"[hpcpet] MPI rank {self.rank} failed; aborting the job", file=sys.stderr)
             traceback.print_exc()
             sys.stderr.flush()
+            time.sleep(ABORT_DELAY)
             self.comm.Abort(1)
         finally:
             for sig, h in old.items():
@@ -315,6 +321,7 @@ def abort_if_worker_failed(code: int = 2) -> None:
     from mpi4py import MPI
 
     sys.stderr.flush()
+    time.sleep(ABORT_DELAY)  # let mpiexec forward what this rank printed before the abort ends it
     MPI.COMM_WORLD.Abort(code)
 
 

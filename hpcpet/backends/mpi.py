@@ -203,7 +203,13 @@ class MPIBackend(Backend):
             poll.wait()
 
     def close(self) -> None:
-        """Tell every worker to stop and wait until each says bye (batches still running finish first)."""
+        """Tell every worker to stop and wait until each says bye.
+
+        Batches a worker already has finish first: the one running and, with
+        some MPI libraries, the queued ones too (at most :data:`PREFETCH`, each
+        about 0.05 s of runs). Their results are dropped; see :meth:`terminate`
+        to stop without waiting.
+        """
         self._release(None)
 
     def terminate(self) -> None:

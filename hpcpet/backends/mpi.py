@@ -57,13 +57,16 @@ class Poller:
         time.sleep(self.delay)
         self.delay = min(2 * self.delay, self.longest)
 
-    def until(self, ready: Callable[[], object]) -> object:
-        """Poll ``ready()`` until it returns something truthy; return that."""
+    def until(self, ready: Callable[[], object], timeout: float | None = None) -> object:
+        """Poll ``ready()`` until it returns something truthy; return that (None after ``timeout`` s)."""
         self.reset()
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             got = ready()
             if got:
                 return got
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
             self.wait()
 
 
@@ -143,17 +146,13 @@ class MPIBackend(Backend):
         if not self._queued:
             return
         status = self.MPI.Status()
-        poll = Poller(longest=1e-3)
-        deadline = time.monotonic() + FIRST_RESULT_WAIT
-        while time.monotonic() < deadline:
-            msg = self.comm.improbe(self.MPI.ANY_SOURCE, TAG_RESULT, status)
-            if msg is not None:
-                result = msg.recv()
-                self._queued[status.Get_source()] -= 1
-                source.observe(result)  # observing it again later does not change the estimate
-                self._early.append(result)
-                break
-            poll.wait()
+        msg = Poller(longest=1e-3).until(lambda: self.comm.improbe(self.MPI.ANY_SOURCE, TAG_RESULT, status),
+                                          timeout=FIRST_RESULT_WAIT)
+        if msg is not None:
+            result = msg.recv()
+            self._queued[status.Get_source()] -= 1
+            source.observe(result)  # observing it again later does not change the estimate
+            self._early.append(result)
         for r in range(1, self.size):
             self._top_up(source, r)
 
@@ -250,10 +249,8 @@ class MPIBackend(Backend):
         """At interpreter exit: release workers that are still waiting for us."""
         try:
             if self._abort_at_exit:
-                print("[hpcpet] stopping MPI workers that are still running (MPI_Abort)",
-                      file=sys.stderr, flush=True)
-                time.sleep(ABORT_DELAY)
-                self.comm.Abort(130)
+                print("[hpcpet] stopping MPI workers that are still running (MPI_Abort)", file=sys.stderr)
+                _abort(self.comm, 130)
             if self._started:
                 self.close()
             elif not self._used:
@@ -262,7 +259,7 @@ class MPIBackend(Backend):
                     self.comm.send(False, dest=r, tag=TAG_HELLO)
         except BaseException:  # pragma: no cover - last resort, never hang on exit
             traceback.print_exc()
-            self.comm.Abort(1)
+            _abort(self.comm, 1)
 
     # ------------------------------------------------------------------ worker
     def serve(self) -> None:
@@ -280,9 +277,7 @@ class MPIBackend(Backend):
         except BaseException:
             print(f"[hpcpet] MPI rank {self.rank} failed; aborting the job", file=sys.stderr)
             traceback.print_exc()
-            sys.stderr.flush()
-            time.sleep(ABORT_DELAY)
-            self.comm.Abort(1)
+            _abort(self.comm, 1)
         finally:
             for sig, h in old.items():
                 signal.signal(sig, h)
@@ -326,9 +321,14 @@ def abort_if_worker_failed(code: int = 2) -> None:
         return
     from mpi4py import MPI
 
+    _abort(MPI.COMM_WORLD, code)
+
+
+def _abort(comm, code: int) -> None:
+    """MPI_Abort the job, after giving mpiexec time to forward what this rank printed."""
     sys.stderr.flush()
-    time.sleep(ABORT_DELAY)  # let mpiexec forward what this rank printed before the abort ends it
-    MPI.COMM_WORLD.Abort(code)
+    time.sleep(ABORT_DELAY)
+    comm.Abort(code)
 
 
 def _rank_from_env() -> int:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .columns import FIXED
-from .engine import DONE, FAILED, PENDING
+from .batch import DONE, FAILED, PENDING
 from .errors import HpcpetError
 from .naming import plain_result_name
 

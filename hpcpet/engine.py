@@ -18,12 +18,11 @@ from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
+from .batch import DONE, FAILED, PENDING, RETURN_NAME, BatchResult
 from .columns import Column, ResultTypeError, encode
 from .experiment import load_experiment
 from .trajectory import RunView, Trajectory
 
-PENDING, DONE, FAILED = 0, 1, 2
-RETURN_NAME = "return"
 
 
 @dataclass
@@ -52,22 +51,6 @@ class FrozenInput:
         self.__dict__.update(state)
         if self.function is None and self.experiment is not None:
             self.function = load_experiment(self.experiment).run
-
-
-@dataclass
-class BatchResult:
-    """What a worker sends back for one batch of runs ``start .. stop-1``."""
-
-    start: int
-    stop: int
-    status: np.ndarray  # uint8, DONE or FAILED per run
-    columns: dict[str, Column]
-    errors: dict[int, str]
-    comments: dict[str, str]
-    seconds: float
-
-    def __len__(self) -> int:
-        return self.stop - self.start
 
 
 def _explored_lists(columns: dict[str, np.ndarray]) -> list[list]:

@@ -12,7 +12,7 @@ import numpy as np
 from . import column_index
 from . import layout as L
 from .columns import FIXED, RAGGED, STRING, fill_value
-from .engine import DONE, FAILED, PENDING
+from .batch import DONE, FAILED, PENDING
 from .errors import FileFormatError, HpcpetError
 from .writer import open_h5
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import column_index
 from . import layout as L
-from .engine import DONE, FAILED, PENDING
+from .batch import DONE, FAILED, PENDING
 from .errors import FileFormatError, HpcpetError
 from .parts import PART_ATTRS, compact_ranges
 from .writer import Writer, _Bucket, now, open_h5

@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 
 from .columns import ResultTypeError, encode
-from .engine import DONE, PENDING, BatchResult
+from .batch import DONE, PENDING, BatchResult
 from .errors import HpcpetError, InvalidNameError
 from .exploration import Exploration
 from .naming import check_name

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import layout as L
 from .columns import FIXED, RAGGED, STRING
-from .engine import DONE, FAILED, PENDING
+from .batch import DONE, FAILED, PENDING
 from .errors import FileFormatError
 
 _ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)

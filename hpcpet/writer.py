@@ -21,7 +21,7 @@ from . import column_index
 from . import layout as L
 from ._version import __version__
 from .columns import FIXED, RAGGED, STRING, BucketColumn, Column
-from .engine import DONE, FAILED, PENDING, BatchResult
+from .batch import DONE, FAILED, PENDING, BatchResult
 from .errors import FileFormatError, HpcpetError
 from .trajectory import Trajectory
 

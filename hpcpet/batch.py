@@ -1,0 +1,52 @@
+"""Facts shared by the engine, the backends and storage: run status codes and the batch result.
+
+This module sits below all of them and imports nothing of hpcpet but
+:mod:`hpcpet.columns`, so that storage never needs the engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .columns import Column
+
+#: status of a run: not yet done (or in flight), done with its results stored, raised
+PENDING, DONE, FAILED = 0, 1, 2
+#: result name of a run function's return value
+RETURN_NAME = "return"
+
+
+@dataclass
+class BatchResult:
+    """What a worker sends back for one batch of runs ``start .. stop-1``.
+
+    Attributes
+    ----------
+    start, stop : int
+        The batch's run indices.
+    status : numpy.ndarray
+        uint8, DONE or FAILED per run (PENDING: not run, e.g. after a stop).
+    columns : dict
+        Result name -> :class:`~hpcpet.columns.Column` with one row per run.
+    errors : dict
+        Run index -> error text of the runs that failed.
+    comments : dict
+        Result name -> comment given with ``add_result``.
+    seconds : float
+        Wall-clock time of the whole batch.
+    info : dict
+        Per-run facts (name -> numpy array with one entry per run), e.g. duration.
+    """
+
+    start: int
+    stop: int
+    status: np.ndarray
+    columns: dict[str, Column]
+    errors: dict[int, str]
+    comments: dict[str, str]
+    seconds: float
+    info: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.stop - self.start

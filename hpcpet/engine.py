@@ -11,15 +11,21 @@ runs, the writer does the storing.
 """
 from __future__ import annotations
 
+import itertools
+import os
+import signal
+import socket
+import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from .batch import DONE, FAILED, PENDING, RETURN_NAME, BatchResult
-from .columns import Column, ResultTypeError, encode
+from .columns import encode
 from .experiment import load_experiment
 from .trajectory import RunView, Trajectory
 
@@ -32,6 +38,13 @@ class FrozenInput:
     When the run function comes from an experiment file, it travels as the
     file's path and is re-imported in the worker, so workers in other
     processes (spawn, MPI, SCOOP) can rebuild it.
+
+    Attributes
+    ----------
+    run_timeout : float, optional
+        Seconds after which a run is interrupted and marked failed.
+    capture : bool
+        Keep the last :data:`CAPTURE_BYTES` of each run's stdout and stderr.
     """
 
     trajectory: Trajectory
@@ -40,6 +53,8 @@ class FrozenInput:
     kwargs: dict = field(default_factory=dict)
     experiment: Optional[str] = None
     fail_fast: bool = False
+    run_timeout: Optional[float] = None
+    capture: bool = False
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -49,8 +64,28 @@ class FrozenInput:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("run_timeout", None)
+        self.__dict__.setdefault("capture", False)
         if self.function is None and self.experiment is not None:
             self.function = load_experiment(self.experiment).run
+
+
+#: bytes of each run's captured output that are kept (the end of it)
+CAPTURE_BYTES = 4096
+#: exceptions of a run that fail only that run (KeyboardInterrupt stops the study)
+RUN_ERRORS = (Exception, SystemExit)
+
+
+class RunTimeout(BaseException):
+    """Raised inside a run that exceeded ``--run-timeout``.
+
+    A BaseException, so that a run's own ``except Exception`` does not swallow it.
+    """
+
+
+def format_error(exc: BaseException) -> str:
+    """Type, message and traceback of ``exc`` as one text (the error stored for a failed run)."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def _explored_lists(columns: dict[str, np.ndarray]) -> list[list]:
@@ -61,16 +96,19 @@ def _explored_lists(columns: dict[str, np.ndarray]) -> list[list]:
 # shape of exploration so that the ``for`` statement itself assigns each run's values into
 # ``traj`` (``for k, (traj[n0], traj[n1], attrs[n0]) in ...``, where ``attrs`` is the
 # ``__dict__`` that makes ``traj.x`` fast): three times cheaper than
-# ``traj.update(zip(names, row))`` per run. Everything else is ordinary code.
+# ``traj.update(zip(names, row))`` per run. The timed variant's ``for`` statement also notes
+# when each run starts (``marks[k]``, a float64 memoryview, filled from
+# ``starmap(clock, ...)``, so no bytecode call per run) and sets ``traj.index``; that costs
+# ~0.1 us per run, so runs of a few microseconds use the untimed variant (see
+# :data:`TIME_EACH_RUN`). Everything else is ordinary code.
 _LOOP_SOURCE = """
-def run_loop(traj, attrs, fn, args, kwargs, lists, names, start, columns, failed):
+def run_loop(traj, attrs, fn, args, kwargs, lists, names, start, columns, failed, marks, clock):
     ({names},) = names
     by_raw = traj._by_raw
-    for k, ({targets},) in enumerate(zip(*lists)):
-        traj.index = start + k
+    {loop}
         try:
             ret = fn(traj, *args, **kwargs)
-        except Exception as exc:  # a failing run never stops the exploration
+        except RUN_ERRORS as exc:  # a failing run never stops the exploration
             if failed(k, exc):
                 return
             continue
@@ -81,39 +119,232 @@ def run_loop(traj, attrs, fn, args, kwargs, lists, names, start, columns, failed
             traj.end_run(k)
         traj.added = 0
 """
-_LOOPS: dict[tuple[bool, ...], Callable] = {}
+_TIMED_FOR = ("for k, traj.index, marks[k], ({targets},) in zip(count(), count(start), "
+              "starmap(clock, repeat(())), zip(*lists)):")
+_UNTIMED_FOR = "for k, ({targets},) in enumerate(zip(*lists)):\n        traj.index = start + k"
+_LOOPS: dict[tuple, Callable] = {}
+#: runs whose batch took at least this many seconds per run are timed one by one; shorter
+#: ones get their batch's mean duration (timing each would cost > 5 % for microsecond runs)
+TIME_EACH_RUN = 20e-6
 
 
-def _run_loop(mirrored: tuple[bool, ...]) -> Callable:
+def _run_loop(mirrored: tuple[bool, ...], timed: bool) -> Callable:
     """The run loop for explored parameters of which ``mirrored`` are attributes too (compiled once).
 
-    It takes the explored lists followed by the lists of the mirrored ones again.
+    It takes the explored lists followed by the lists of the mirrored ones
+    again. The ``timed`` loop notes each run's start in ``marks``.
     """
-    loop = _LOOPS.get(mirrored)
+    loop = _LOOPS.get((mirrored, timed))
     if loop is None:
         names = ", ".join(f"n{i}" for i in range(len(mirrored)))
         targets = ", ".join([f"traj[n{i}]" for i in range(len(mirrored))] +
                             [f"attrs[n{i}]" for i, m in enumerate(mirrored) if m])
-        namespace = {"RETURN_NAME": RETURN_NAME}
-        exec(_LOOP_SOURCE.format(names=names, targets=targets), namespace)
-        loop = _LOOPS[mirrored] = namespace["run_loop"]
+        namespace = {"RETURN_NAME": RETURN_NAME, "RUN_ERRORS": RUN_ERRORS + (RunTimeout,),
+                     "count": itertools.count, "starmap": itertools.starmap,
+                     "repeat": itertools.repeat}
+        head = (_TIMED_FOR if timed else _UNTIMED_FOR).format(targets=targets)
+        exec(_LOOP_SOURCE.format(names=names, loop=head), namespace)
+        loop = _LOOPS[mirrored, timed] = namespace["run_loop"]
     return loop
 
 
-class Worker:
-    """Runs batches with a frozen input; one per process."""
+class RunBoard:
+    """Where a worker notes its current batch and when each of its runs started.
 
-    def __init__(self, frozen: FrozenInput):
+    One float64 buffer: ``[batch start, batch length, perf_counter and unix
+    time at batch start, start mark of run 0, 1, ...]`` (marks are
+    ``time.perf_counter()``; 0 = not started). A pool master gives each
+    worker a board in shared memory and reads it to tell which run a worker
+    was in when it died or got stuck; elsewhere the board is private memory.
+
+    Parameters
+    ----------
+    buffer : writable buffer, optional
+        ``8 * (HEADER + capacity + 1)`` bytes (default: a private bytearray).
+    capacity : int
+        Most runs per batch the board can follow.
+    """
+
+    HEADER = 4
+
+    def __init__(self, buffer=None, capacity: int = 100_000):
+        self.capacity = capacity
+        if buffer is None:
+            buffer = bytearray(8 * (self.HEADER + capacity + 1))
+        self.buffer = buffer
+        self.array = np.frombuffer(buffer, np.float64, self.HEADER + capacity + 1)
+        self.marks = memoryview(buffer).cast("B")[8 * self.HEADER:8 * (self.HEADER + capacity + 1)].cast("d")
+
+    @staticmethod
+    def nbytes(capacity: int) -> int:
+        """Size of the buffer a board of ``capacity`` runs needs."""
+        return 8 * (RunBoard.HEADER + capacity + 1)
+
+    def begin(self, start: int, n: int) -> tuple[memoryview, float, float]:
+        """Start following a batch; returns the memoryview for its marks, perf and unix time now."""
+        perf, unix = time.perf_counter(), time.time()
+        if n > self.capacity:  # not followed: marks in private memory
+            self.array[1] = 0
+            return memoryview(bytearray(8 * (n + 1))).cast("d"), perf, unix
+        self.array[self.HEADER:self.HEADER + n + 1] = 0
+        self.array[:self.HEADER] = (start, n, perf, unix)
+        return self.marks, perf, unix
+
+    def end(self) -> None:
+        """The batch is over (its result is on its way)."""
+        self.array[1] = 0
+
+    def current(self) -> tuple[int, float] | None:
+        """The run being executed now and its start (unix time), or None between batches."""
+        start, n, perf, unix = self.array[:self.HEADER]
+        n = int(n)
+        if n <= 0:
+            return None
+        marks = self.array[self.HEADER:self.HEADER + n]
+        k = int(np.count_nonzero(marks)) - 1
+        if k < 0:
+            return None
+        return int(start) + k, unix + (float(marks[k]) - perf)
+
+    def batch(self) -> range | None:
+        """The batch being followed, or None."""
+        start, n = int(self.array[0]), int(self.array[1])
+        return range(start, start + n) if n > 0 else None
+
+
+class _Capture:
+    """Redirects file descriptors 1 and 2 into one temporary file during a batch (``--capture``)."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.file = tempfile.TemporaryFile(prefix="hpcpet-capture-")
+        self.fd = self.file.fileno()
+        self.saved: tuple[int, int] | None = None
+
+    def begin(self) -> None:
+        _flush_std()
+        os.ftruncate(self.fd, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        self.saved = (os.dup(1), os.dup(2))
+        os.dup2(self.fd, 1)
+        os.dup2(self.fd, 2)
+
+    def offset(self) -> int:
+        """Where the output written so far ends (Python's buffers flushed first)."""
+        _flush_std()
+        return os.lseek(self.fd, 0, os.SEEK_CUR)
+
+    def end(self) -> bytes:
+        """Restore descriptors 1 and 2; return everything written during the batch."""
+        _flush_std()
+        if self.saved is not None:
+            for fd, saved in zip((1, 2), self.saved):
+                os.dup2(saved, fd)
+                os.close(saved)
+            self.saved = None
+        size = os.lseek(self.fd, 0, os.SEEK_END)
+        return os.pread(self.fd, size, 0) if size else b""
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+
+
+def _timed(fn: Callable, seconds: float) -> Callable:
+    """``fn`` with SIGALRM armed for ``seconds`` while it runs (then every second until it returns)."""
+    arm, REAL = signal.setitimer, signal.ITIMER_REAL
+
+    def timed_run(traj, *args, **kwargs):
+        arm(REAL, seconds, 1.0)
+        try:
+            return fn(traj, *args, **kwargs)
+        finally:
+            arm(REAL, 0)
+    own = timed_run.__code__
+
+    def on_alarm(signum, frame):
+        # only inside the run: after it returned (still in timed_run) the alarm is ignored
+        if frame is not None and frame.f_code is not own:
+            raise RunTimeout(f"timeout after {seconds:g} s")
+    signal.signal(signal.SIGALRM, on_alarm)
+    return timed_run
+
+
+def _captured(fn: Callable, capture: _Capture, ends: list, start: list) -> Callable:
+    """``fn`` noting, after each run, where its output ends in the capture file."""
+
+    def captured_run(traj, *args, **kwargs):
+        try:
+            return fn(traj, *args, **kwargs)
+        finally:
+            ends[traj.index - start[0]] = capture.offset()
+    return captured_run
+
+
+def _fixed_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "replace")
+
+
+class Worker:
+    """Runs batches with a frozen input; one per process.
+
+    Parameters
+    ----------
+    frozen : FrozenInput
+        What to run.
+    worker_id : int
+        This worker's number, recorded in run info (pool: 1..N, MPI: the rank, SCOOP: the pid).
+    board : RunBoard, optional
+        Where the worker notes its progress (default: private memory).
+    """
+
+    def __init__(self, frozen: FrozenInput, worker_id: int = 0, board: RunBoard | None = None):
         self.frozen = frozen
         self.view = RunView(frozen.trajectory)
         self.exploration = frozen.trajectory.exploration
+        self.worker_id = worker_id
+        self.host = _fixed_bytes(socket.gethostname())
+        self.board = board or RunBoard(capacity=0)
+        self.capture = _Capture() if frozen.capture else None
+        self._ends: list = []
+        self._start = [0]
+        #: seconds per run in the last batch (decides whether runs are timed one by one)
+        self.per_run: float | None = None
+        self.always_timed = bool(frozen.run_timeout or frozen.capture)
+        fn = frozen.function
+        if frozen.run_timeout and threading.current_thread() is threading.main_thread():
+            fn = _timed(fn, float(frozen.run_timeout))
+        if self.capture is not None:
+            fn = _captured(fn, self.capture, self._ends, self._start)
+        self.function = fn
 
-    def run_batch(self, batch: range) -> BatchResult:
-        """Run every run of ``batch`` and gather their results into columns."""
+    def run_batch(self, batch: range, careful: bool = False) -> BatchResult:
+        """Run every run of ``batch`` and gather their results into columns.
+
+        With ``careful``, each run's start is noted on the board even if runs
+        are short (a pool master asks for it after a worker died in the batch).
+        Never raises for what a run does or returns (only KeyboardInterrupt
+        passes): a value that cannot be stored fails its run, and an error
+        outside any run fails the whole batch.
+        """
+        try:
+            return self._run_batch(batch, careful)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a bug or MemoryError outside the runs: this batch fails
+            return failed_batch(batch, f"HpcpetError: the batch failed outside its runs:\n{format_error(exc)}",
+                                self.worker_id, self.host)
+
+    def _run_batch(self, batch: range, careful: bool) -> BatchResult:
         t0 = time.perf_counter()
         start, stop = batch.start, batch.stop
         n = stop - start
-        traj, fn = self.view, self.frozen.function
+        traj, fn = self.view, self.function
         args, kwargs = self.frozen.args, self.frozen.kwargs
         cols = self.exploration.columns(start, stop)
         names = list(cols)
@@ -122,9 +353,9 @@ class Worker:
         status = np.full(n, DONE, np.uint8)
         errors: dict[int, str] = {}
 
-        def failed(k: int, exc: Exception) -> bool:
+        def failed(k: int, exc: BaseException) -> bool:
             status[k] = FAILED
-            errors[start + k] = "".join(traceback.format_exception(exc))
+            errors[start + k] = format_error(exc)
             traj.end_run(k, failed=True)
             if self.frozen.fail_fast:
                 status[k + 1:] = PENDING
@@ -136,8 +367,26 @@ class Worker:
         mirrored = tuple(RunView.mirrors(name) for name in names)
         lists = _explored_lists(cols)
         lists += [lst for lst, m in zip(lists, mirrored) if m]
-        _run_loop(mirrored)(traj, traj.__dict__, fn, args, kwargs, lists, names, start, columns, failed)
+        capture = self.capture
+        if capture is not None:
+            self._ends[:] = [-1] * n
+            self._start[0] = start
+            capture.begin()
+        marks, perf0, unix0 = self.board.begin(start, n)
+        timed = careful or self.always_timed or self.per_run is None or self.per_run >= TIME_EACH_RUN
+        try:
+            _run_loop(mirrored, timed)(traj, traj.__dict__, fn, args, kwargs, lists, names, start, columns, failed,
+                                marks, time.perf_counter)
+        finally:
+            t_end = time.perf_counter()
+            self.board.end()
+            output = capture.end() if capture is not None else b""
         traj.index = None
+        if n:
+            self.per_run = (t_end - perf0) / n
+        info = self._info(marks if timed else None, n, perf0, unix0, t_end, status)
+        if capture is not None:
+            info["output"] = _split_output(output, self._ends)
         if any(len(col) != n for col in columns.values()) and not self.frozen.fail_fast:
             # only possible if one run added a result twice and missed another
             status[:] = FAILED
@@ -146,15 +395,97 @@ class Worker:
             columns = {}
         encoded = {}
         for name, vals in columns.items():
-            try:
-                encoded[name] = encode(vals)
-            except ResultTypeError as exc:
-                for k, v in enumerate(vals):
-                    if v is not None:
-                        status[k] = FAILED
-                        errors[start + k] = f"ResultTypeError: result {name!r}: {exc}"
+            col = _encode_column(name, vals, status, errors, start)
+            if col is not None:
+                encoded[name] = col
         return BatchResult(start, stop, status, encoded, errors, traj.comments,
-                           time.perf_counter() - t0)
+                           time.perf_counter() - t0, info)
+
+    def _info(self, marks: memoryview | None, n: int, perf0: float, unix0: float, t_end: float,
+              status: np.ndarray) -> dict[str, np.ndarray]:
+        """Run info of a batch: when each run started, how long it took, where.
+
+        Without ``marks`` (short runs, not timed one by one) every run gets
+        the batch's mean duration.
+        """
+        if marks is None:
+            ran = n if self.frozen.fail_fast is False else int(np.count_nonzero(status != PENDING))
+            mean = (t_end - perf0) / max(1, ran)
+            duration = np.full(n, mean)
+            begun = np.arange(n, dtype=np.float64)
+            begun *= mean
+            begun += unix0
+            if ran < n:
+                duration[ran:] = begun[ran:] = np.nan
+        else:
+            m = np.frombuffer(marks, np.float64, n + 1).copy() if n else np.zeros(1)
+            ran = int(np.count_nonzero(m[:n]))  # runs started (all, unless --fail-fast stopped the batch)
+            m[ran] = t_end
+            duration = np.full(n, np.nan)
+            duration[:ran] = np.diff(m[:ran + 1])
+            begun = np.full(n, np.nan)
+            begun[:ran] = unix0 + (m[:ran] - perf0)
+        return {"duration": duration, "start": begun,
+                "host": np.full(n, self.host, dtype=f"S{max(1, len(self.host))}"),
+                "worker": np.full(n, self.worker_id, np.int32),
+                "attempts": np.ones(n, np.uint16)}
+
+
+def _split_output(data: bytes, ends: list) -> np.ndarray:
+    """Each run's output (the last CAPTURE_BYTES of it) as an object array of str."""
+    out = np.empty(len(ends), object)
+    prev = 0
+    for k, end in enumerate(ends):
+        if end < 0:  # not run
+            out[k] = ""
+            continue
+        out[k] = data[max(prev, end - CAPTURE_BYTES):end].decode("utf-8", "replace")
+        prev = end
+    return out
+
+
+def _encode_column(name: str, vals: list, status: np.ndarray, errors: dict[int, str], start: int):
+    """Encode one result's values; a value that cannot be encoded fails only its run.
+
+    Returns the column, or None if no value could be kept.
+    """
+    try:
+        return encode(vals)
+    except Exception:
+        pass
+    bad = {}
+    for k, v in enumerate(vals):  # find the values that cannot be stored on their own
+        if v is None:
+            continue
+        try:
+            encode([v])
+        except Exception as exc:
+            bad[k] = exc
+    for k, exc in bad.items():
+        status[k] = FAILED
+        errors[start + k] = f"ResultTypeError: result {name!r}: {type(exc).__name__}: {exc}"
+    rest = [None if k in bad else v for k, v in enumerate(vals)]
+    if any(v is not None for v in rest):
+        try:
+            return encode(rest)
+        except Exception as exc:  # values fine alone but not together (e.g. text and numbers)
+            for k, v in enumerate(rest):
+                if v is not None:
+                    status[k] = FAILED
+                    errors[start + k] = f"ResultTypeError: result {name!r}: {type(exc).__name__}: {exc}"
+    return None
+
+
+def failed_batch(batch: range, error: str, worker_id: int = 0, host: bytes = b"",
+                 info: dict | None = None) -> BatchResult:
+    """A result in which every run of ``batch`` failed with ``error`` (e.g. its worker died)."""
+    n = len(batch)
+    base = {"duration": np.full(n, np.nan), "start": np.full(n, np.nan),
+            "host": np.full(n, host, dtype=f"S{max(1, len(host))}"),
+            "worker": np.full(n, worker_id, np.int32), "attempts": np.ones(n, np.uint16)}
+    base.update(info or {})
+    return BatchResult(batch.start, batch.stop, np.full(n, FAILED, np.uint8), {},
+                       {i: error for i in batch}, {}, 0.0, base)
 
 
 def _ranges(todo: np.ndarray) -> list[list[int]]:
@@ -189,6 +520,9 @@ class BatchSource:
         Bucket size; large batches are cut at bucket boundaries.
     batch_size : int, optional
         A fixed batch size instead of the adaptive one.
+    retries : int
+        Times a failed run is handed out again before it counts as failed
+        (see :meth:`settle`).
     """
 
     #: largest batch before the duration of a run is known
@@ -196,8 +530,12 @@ class BatchSource:
 
     def __init__(self, todo: np.ndarray, workers: int, set_size: int = 1000,
                  target_seconds: float = 0.05, batch_size: int | None = None,
-                 max_batch: int = 100_000):
+                 max_batch: int = 100_000, retries: int = 0):
         self.workers = max(1, workers)
+        self.retries = retries
+        #: run index -> attempts made so far, for runs handed out again
+        self.attempts: dict[int, int] = {}
+        self._again: list[list[int]] = []  # ranges of failed runs to hand out again
         self.set_size = set_size
         self.target = target_seconds
         self.fixed = batch_size
@@ -224,7 +562,13 @@ class BatchSource:
 
     def next(self) -> range | None:
         """The next batch, or None when all runs are handed out or :meth:`stop` was called."""
-        if self.stopped or self._pos >= len(self._ranges):
+        if self.stopped:
+            return None
+        if self._again:  # failed runs with attempts left go first
+            lo, hi = self._again.pop(0)
+            self.remaining -= hi - lo
+            return range(lo, hi)
+        if self._pos >= len(self._ranges):
             return None
         lo, hi = self._ranges[self._pos]
         size = self.size()
@@ -247,6 +591,36 @@ class BatchSource:
         """Learn the per-run duration from a finished batch."""
         per = result.seconds / max(1, len(result))
         self.per_run = per if self.per_run is None else 0.7 * self.per_run + 0.3 * per
+
+    def settle(self, result: BatchResult) -> BatchResult:
+        """Count the attempts of ``result``'s runs and take back failed runs that have retries left.
+
+        Sets ``result.info["attempts"]``. A failed run with attempts left is
+        set back to PENDING in ``result`` (its error dropped) and handed out
+        again, alone or with its failed neighbours, in a later batch. Returns
+        ``result``, changed in place.
+        """
+        n = len(result)
+        attempts = np.ones(n, np.uint16)
+        if self.attempts:
+            for i in range(result.start, result.stop) if n < len(self.attempts) else list(self.attempts):
+                a = self.attempts.get(i)
+                if a is not None and result.start <= i < result.stop:
+                    attempts[i - result.start] = a + 1
+        result.info["attempts"] = attempts
+        if not self.retries or self.stopped:
+            return result
+        failed = np.flatnonzero(result.status == FAILED)
+        again = failed[attempts[failed] <= self.retries]
+        if len(again):
+            result.status[again] = PENDING
+            runs = again + result.start
+            for i, a in zip(runs.tolist(), attempts[again].tolist()):
+                result.errors.pop(i, None)
+                self.attempts[i] = a
+            self._again.extend(_ranges(runs))
+            self.remaining += len(runs)
+        return result
 
     def stop(self) -> None:
         """Hand out no more batches."""

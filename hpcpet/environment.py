@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from .backends import Backend, get_backend
+from .backends.base import BackendLost
 from .engine import DONE, FAILED, BatchSource, FrozenInput
 from .errors import HpcpetError
 from .experiment import Experiment, git_commit
@@ -146,14 +147,28 @@ class Environment:
     part : tuple of int, optional
         ``(K, N)``: run only the K-th (1-based) of N contiguous slices of the
         exploration (see :mod:`hpcpet.parts`; merge part files with ``merge``).
+    run_timeout : float, optional
+        Seconds after which a run is stopped and marked failed ("timeout after S s").
+    retries : int
+        Times a failed run is run again (in a later batch) before it counts as failed.
+    capture : bool
+        Keep the last 4 kB of each run's stdout and stderr (file-descriptor level).
     """
 
     def __init__(self, trajectory: Trajectory, filename: str, *, backend: str | Backend = "serial",
                  ncores: int | None = None, set_size: int = 1000, overwrite: bool = False,
                  progress: str = "auto", fail_fast: bool = False, batch_size: int | None = None,
-                 experiment: Experiment | None = None, part: tuple[int, int] | None = None):
+                 experiment: Experiment | None = None, part: tuple[int, int] | None = None,
+                 run_timeout: float | None = None, retries: int = 0, capture: bool = False):
         if batch_size is not None and batch_size < 1:
             raise HpcpetError(f"batch size must be >= 1, got {batch_size}")
+        if run_timeout is not None and not run_timeout > 0:
+            raise HpcpetError(f"run timeout must be > 0 seconds, got {run_timeout}")
+        if retries < 0:
+            raise HpcpetError(f"retries must be >= 0, got {retries}")
+        self.run_timeout = run_timeout
+        self.retries = int(retries)
+        self.capture = capture
         self.trajectory = trajectory
         self.filename = filename
         self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores)
@@ -241,7 +256,13 @@ class Environment:
         make = writer if callable(writer) else None
         set_size = self.set_size if make else writer.set_size
         writer = None if make else writer
-        source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size)
+        source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size,
+                             retries=self.retries)
+        frozen.run_timeout = frozen.run_timeout or self.run_timeout
+        frozen.capture = frozen.capture or self.capture
+        if self.retries:  # --fail-fast then stops after a run failed every attempt (settle)
+            frozen.fail_fast = False
+        lost: BackendLost | None = None
         progress = Progress(source.total, self.progress)
         ran = 0
         interrupted = hard = False
@@ -255,6 +276,7 @@ class Environment:
                 writer.h5.attrs["started"] = _now()
                 for result in self.backend.run(source):
                     stop.writing = True
+                    source.settle(result)
                     source.observe(result)
                     try:
                         writer.write(result)
@@ -277,6 +299,10 @@ class Environment:
         except _WriteFailed as failed:
             write_error = failed.args[0]
             hard = True
+        except BackendLost as exc:  # e.g. an MPI rank died: keep what is written, end the job
+            lost = exc
+            interrupted = hard = True
+            self.log(str(exc))
         finally:
             progress.close()
             try:

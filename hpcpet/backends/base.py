@@ -11,6 +11,14 @@ from typing import Iterator
 from ..engine import BatchResult, BatchSource, FrozenInput
 
 
+class BackendLost(Exception):
+    """The backend cannot go on (an MPI rank died or is stuck in C code); stop and keep what is written.
+
+    The environment closes the file, prints the message and how to resume,
+    and exits like an interrupted run (code 3).
+    """
+
+
 class Backend(ABC):
     """Runs batches from a :class:`BatchSource` on some set of workers.
 

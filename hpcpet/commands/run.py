@@ -40,7 +40,28 @@ def add_parser(sub) -> None:
                    help="run only the K-th (1-based) of N contiguous slices into OUT; "
                         "combine the parts with 'merge'")
     add_run_options(p)
+    add_run_control_options(p)
     p.set_defaults(func=main)
+
+
+def add_run_control_options(p: argparse.ArgumentParser) -> None:
+    """Per-run control of ``run``: timeout, retries, captured output."""
+    p.add_argument("--run-timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop a run after SECONDS and mark it failed (see docs/reliability.md)")
+    p.add_argument("--retries", type=int, default=0, metavar="N",
+                   help="run a failed run again up to N times before it counts as failed")
+    p.add_argument("--capture", action="store_true",
+                   help="keep the last 4 kB of each run's stdout and stderr")
+
+
+def check_run_control_options(args) -> None:
+    """One-line errors for ``--run-timeout`` <= 0 and ``--retries`` < 0."""
+    from ..errors import HpcpetError
+
+    if args.run_timeout is not None and not args.run_timeout > 0:
+        raise HpcpetError(f"--run-timeout must be > 0 seconds, got {args.run_timeout:g}")
+    if args.retries < 0:
+        raise HpcpetError(f"--retries must be >= 0, got {args.retries}")
 
 
 def progress_mode(args) -> str:
@@ -57,6 +78,7 @@ def main(args) -> int:
 
     exp = load_experiment(args.experiment)
     check_run_options(args)
+    check_run_control_options(args)
     part = None
     if args.part is not None:
         from ..parts import parse_part
@@ -70,7 +92,8 @@ def main(args) -> int:
         exp.build(traj)
     env = Environment(traj, args.output, backend=backend, set_size=args.set_size,
                       overwrite=args.overwrite, progress=progress_mode(args),
-                      fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp, part=part)
+                      fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp, part=part,
+                      run_timeout=args.run_timeout, retries=args.retries, capture=args.capture)
     summary = env.run(exp.run)
     if summary is not None:
         env.log(str(summary))

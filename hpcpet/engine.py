@@ -229,6 +229,10 @@ class _Capture:
         self.saved = (os.dup(1), os.dup(2))
         os.dup2(self.fd, 1)
         os.dup2(self.fd, 2)
+        # streams not on descriptors 1 and 2 (pytest, Jupyter) write there for the batch
+        self.streams = (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = (s if _on_fd(s, fd) else open(fd, "w", closefd=False, errors="replace")
+                                  for s, fd in zip(self.streams, (1, 2)))
 
     def offset(self) -> int:
         """Where the output written so far ends (Python's buffers flushed first)."""
@@ -239,12 +243,23 @@ class _Capture:
         """Restore descriptors 1 and 2; return everything written during the batch."""
         _flush_std()
         if self.saved is not None:
+            for now, before in zip((sys.stdout, sys.stderr), self.streams):
+                if now is not before:
+                    now.close()
+            sys.stdout, sys.stderr = self.streams
             for fd, saved in zip((1, 2), self.saved):
                 os.dup2(saved, fd)
                 os.close(saved)
             self.saved = None
         size = os.lseek(self.fd, 0, os.SEEK_END)
         return os.pread(self.fd, size, 0) if size else b""
+
+
+def _on_fd(stream, fd: int) -> bool:
+    try:
+        return stream.fileno() == fd
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _flush_std() -> None:

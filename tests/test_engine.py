@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import hpcpet
-from hpcpet.engine import DONE, BatchResult, BatchSource, FrozenInput
+from hpcpet.engine import DONE, FAILED, BatchResult, BatchSource, FrozenInput, Worker
 
 
 def handed_out(source: BatchSource) -> list[range]:
@@ -84,3 +84,115 @@ def test_frozen_input_of_a_million_runs_is_small():
     traj.freeze()
     assert len(traj) == 1_000_000
     assert len(pickle.dumps(FrozenInput(traj, None))) < 64_000
+
+
+# ---------------------------------------------------------------- the worker: run info, failures
+
+
+def _traj(n: int) -> hpcpet.Trajectory:
+    traj = hpcpet.Trajectory()
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(n))})
+    traj.freeze()
+    return traj
+
+
+def _hostile(traj):
+    import os
+    import sys
+    import time
+
+    x = traj.x
+    print(f"python {x}")
+    os.write(1, b"C %d\n" % x)
+    if x == 1:
+        time.sleep(30)
+    elif x == 2:
+        sys.exit(4)
+    elif x == 3:
+        traj.add_result("a", [np.ones(2), np.ones(3)])  # ragged: cannot be stored
+    else:
+        traj.add_result("a", float(x))
+    time.sleep(0.01)
+    return x
+
+
+def test_a_run_fails_alone_on_timeout_sys_exit_or_an_unstorable_value():
+    import time
+
+    worker = Worker(FrozenInput(_traj(6), _hostile, run_timeout=0.5, capture=True), worker_id=7)
+    t0 = time.time()
+    result = worker.run_batch(range(0, 6))
+    assert time.time() - t0 < 10  # the 30 s sleep was interrupted in place
+    assert result.status.tolist() == [DONE, FAILED, FAILED, FAILED, DONE, DONE]
+    assert "timeout after 0.5 s" in result.errors[1]
+    assert "SystemExit: 4" in result.errors[2]
+    assert "result 'a'" in result.errors[3] and "inhomogeneous" in result.errors[3]
+    assert result.columns["a"].data[[0, 4, 5]].tolist() == [0.0, 4.0, 5.0]
+    info = result.info
+    assert set(info) == {"duration", "start", "host", "worker", "attempts", "output"}
+    assert all(len(a) == 6 for a in info.values())
+    assert 0.4 < info["duration"][1] < 5 and (info["duration"][[0, 4, 5]] >= 0.01).all()
+    assert (np.diff(info["start"]) > 0).all() and abs(info["start"][0] - t0) < 5
+    import socket
+
+    assert info["host"][0].decode() == socket.gethostname()
+    assert info["worker"].tolist() == [7] * 6 and info["attempts"].tolist() == [1] * 6
+    # captured at descriptor level: print() and os.write(1, ...) alike, each run its own
+    # (print is buffered until the run ends, so it may come after the direct write)
+    assert [sorted(o.splitlines()) for o in info["output"]] == [[f"C {k}", f"python {k}"] for k in range(6)]
+
+
+def test_captured_output_keeps_the_last_4_kb():
+    def loud(traj):
+        import os
+
+        os.write(2, b"x" * 10_000 + b"END")
+    result = Worker(FrozenInput(_traj(2), loud, capture=True)).run_batch(range(0, 2))
+    out = result.info["output"]
+    assert [len(o) for o in out] == [4096, 4096] and all(o.endswith("END") for o in out)
+
+
+def test_short_runs_get_their_batch_mean_duration():
+    worker = Worker(FrozenInput(_traj(5000), lambda t: None))
+    worker.run_batch(range(0, 100))  # the first batch is timed run by run
+    info = worker.run_batch(range(100, 5000)).info
+    assert np.allclose(info["duration"], info["duration"][0]) and info["duration"][0] < 1e-3
+    assert (np.diff(info["start"]) > 0).all()
+
+
+def test_batch_result_sends_constant_info_as_one_value():
+    result = Worker(FrozenInput(_traj(1000), lambda t: None)).run_batch(range(0, 1000))
+    small = pickle.dumps(result)
+    back = pickle.loads(small)
+    for name, a in result.info.items():
+        assert np.array_equal(back.info[name], a, equal_nan=a.dtype.kind == "f") and back.info[name].dtype == a.dtype
+    assert len(small) < 1000 * 8 * 2 + 4000  # duration and start, not host, worker, attempts
+
+
+def _failed(batch: range, which: list) -> BatchResult:
+    status = np.full(len(batch), DONE, np.uint8)
+    status[[i - batch.start for i in which]] = 2
+    return BatchResult(batch.start, batch.stop, status, {}, {i: "boom" for i in which}, {}, 0.0)
+
+
+def test_settle_hands_failed_runs_out_again_until_retries_are_used():
+    source = BatchSource(np.ones(10, bool), workers=1, batch_size=10, retries=2)
+    first = source.next()
+    r = source.settle(_failed(first, [3, 4, 8]))
+    assert r.status[[3, 4, 8]].tolist() == [0, 0, 0] and r.errors == {}
+    assert r.info["attempts"].tolist() == [1] * 10
+    assert [source.next(), source.next()] == [range(3, 5), range(8, 9)]
+    r = source.settle(_failed(range(3, 5), [3]))  # run 4 succeeds on its 2nd attempt
+    assert r.info["attempts"].tolist() == [2, 2] and r.status.tolist() == [0, DONE]
+    source.settle(_failed(range(8, 9), []))
+    assert source.next() == range(3, 4)
+    r = source.settle(_failed(range(3, 4), [3]))  # third attempt fails: now it counts
+    assert r.status.tolist() == [2] and r.errors == {3: "boom"} and r.info["attempts"].tolist() == [3]
+    assert source.next() is None and source.remaining == 0
+
+
+def test_no_retries_means_failures_stand():
+    source = BatchSource(np.ones(4, bool), workers=1, batch_size=4)
+    r = source.settle(_failed(source.next(), [1]))
+    assert r.status[1] == 2 and r.errors == {1: "boom"}

@@ -262,7 +262,6 @@ class Environment:
         frozen.capture = frozen.capture or self.capture
         if self.retries:  # --fail-fast then stops after a run failed every attempt (settle)
             frozen.fail_fast = False
-        lost: BackendLost | None = None
         progress = Progress(source.total, self.progress)
         ran = 0
         interrupted = hard = False
@@ -270,6 +269,7 @@ class Environment:
         try:
             # handlers first: a signal while workers start (MPI ranks still importing) stops cleanly
             with _stop_on_signals(source, self.log, self.stop_grace) as stop:
+                self.backend.results_path = self.filename
                 self.backend.start(frozen, source)
                 if make is not None:
                     writer = make()
@@ -299,10 +299,10 @@ class Environment:
         except _WriteFailed as failed:
             write_error = failed.args[0]
             hard = True
-        except BackendLost as exc:  # e.g. an MPI rank died: keep what is written, end the job
-            lost = exc
+        except BackendLost as exc:  # e.g. an MPI rank is stuck: keep what is written, end the job
             interrupted = hard = True
-            self.log(str(exc))
+            print(f"[hpcpet] error: {exc}. Complete with: python -m hpcpet resume {self.filename}",
+                  file=sys.stderr, flush=True)
         finally:
             progress.close()
             try:

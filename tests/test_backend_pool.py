@@ -25,3 +25,134 @@ def test_file_that_cannot_be_created_after_workers_started(tmp_path):
     proc = subprocess.run([sys.executable, experiment("create_fails.py"), str(out), "pool", "60"],
                           capture_output=True, text=True, timeout=50)
     assert proc.returncode == 2 and "cannot write the file (simulated)" in proc.stderr
+
+
+# ------------------------------------------------- runs that kill or stop their worker (issue 13)
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import hpcpet
+from conftest import experiment, hpcpet_cli
+
+HOSTILE = experiment("hostile.py")
+
+
+def hostile(tmp_path, mode, at=7, n=40, pause=0.02, extra=(), check=True, **env):
+    """Run tests/experiments/hostile.py with the pool; return (process, file)."""
+    out = tmp_path / "out.h5"
+    proc = hpcpet_cli("run", HOSTILE, "-o", out, "--backend", "pool", "--ncores", "2", "--quiet", *extra,
+                      env={"HOSTILE_MODE": mode, "HOSTILE_AT": str(at), "HOSTILE_N": str(n),
+                           "HOSTILE_SLEEP": str(pause), **env}, timeout=120, check=check)
+    return proc, str(out)
+
+
+def assert_only_failed(path, failed: dict):
+    """Runs in ``failed`` (index -> text in its error) failed, every other run is done and right."""
+    with hpcpet.load(path) as t:
+        assert sorted(np.flatnonzero(t.failed).tolist()) == sorted(failed), t.errors
+        assert t.completed.sum() == len(t) - len(failed)
+        for i, text in failed.items():
+            assert text in t.errors[i], t.errors[i]
+        ok = t.completed
+        assert np.array_equal(t.get_from_runs("z")[ok], 2 * t.explored["x"][ok])
+        return np.unique(t.get_from_runs("pid")[ok])
+
+
+@pytest.mark.parametrize("mode,text", [("exit", "worker died (exit code 3) in run 7"),
+                                       ("segv", "worker died (signal 11, SIGSEGV) in run 7")])
+def test_a_run_that_kills_its_worker_fails_alone(tmp_path, mode, text):
+    _, out = hostile(tmp_path, mode)
+    pids = assert_only_failed(out, {7: text})
+    assert len(pids) == 3  # the two first workers and the replacement
+
+
+def test_a_dying_run_among_short_untimed_runs_is_found(tmp_path):
+    # runs of microseconds are not timed one by one: the batch is run again, noting each run
+    _, out = hostile(tmp_path, "exit", at=3000, n=20000, pause=0)
+    assert_only_failed(out, {3000: "worker died (exit code 3) in run 3000"})
+
+
+def test_sys_exit_is_a_run_failure(tmp_path):
+    _, out = hostile(tmp_path, "sysexit")
+    pids = assert_only_failed(out, {7: "SystemExit: 5"})
+    assert len(pids) == 2  # no worker was lost
+
+
+def test_ragged_list_result_fails_only_its_run(tmp_path):
+    _, out = hostile(tmp_path, "ragged")
+    assert_only_failed(out, {7: "result 'a'"})
+
+
+def wait_for(path, limit=60.0):
+    deadline = time.monotonic() + limit
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+    return int(open(path).read())
+
+
+def open_files(pid: int) -> list[str]:
+    fds = f"/proc/{pid}/fd"
+    out = []
+    for fd in os.listdir(fds):
+        try:
+            out.append(os.readlink(os.path.join(fds, fd)))
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_sigkill_of_a_worker_during_resume_and_workers_never_hold_the_file(tmp_path):
+    _, out = hostile(tmp_path, "fail")  # run 7 fails; resume --retry-failed then runs it alone
+    pidfile = tmp_path / "pid"
+    env = dict(os.environ, HOSTILE_MODE="wait", HOSTILE_AT="7", HOSTILE_N="40", HOSTILE_PIDFILE=str(pidfile))
+    p = subprocess.Popen([sys.executable, "-m", "hpcpet", "resume", out, "--retry-failed", "--backend", "pool",
+                          "--ncores", "2", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        pid = wait_for(pidfile)
+        # resume holds the file open while workers are forked: they must not inherit it
+        assert os.path.realpath(out) in open_files(p.pid)
+        assert not [f for f in open_files(pid) if f.endswith(".h5")], open_files(pid)
+        os.kill(pid, signal.SIGKILL)
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert_only_failed(out, {7: "worker died (signal 9, SIGKILL) in run 7"})
+
+
+def test_stopped_worker_then_sigterm_ends_and_resume_completes(tmp_path):
+    out = tmp_path / "out.h5"
+    pidfile = tmp_path / "pid"
+    env = dict(os.environ, HOSTILE_MODE="wait", HOSTILE_AT="7", HOSTILE_N="40", HOSTILE_SLEEP="0.05",
+               HOSTILE_PIDFILE=str(pidfile), HOSTILE_MARKER=str(tmp_path / "once"), HPCPET_STOP_GRACE="1",
+               HPCPET_CHECKPOINT_SECONDS="0.05")
+    p = subprocess.Popen([sys.executable, "-m", "hpcpet", "run", HOSTILE, "-o", str(out), "--backend", "pool",
+                          "--ncores", "2", "--quiet"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        pid = wait_for(pidfile)
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        t = time.monotonic()
+        _, err = p.communicate(timeout=30)
+        assert time.monotonic() - t < 10, err
+    finally:
+        p.kill()
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, UnboundLocalError):
+            pass
+    assert p.returncode == 3 and "Traceback" not in err, err
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    hpcpet_cli("resume", out, "--backend", "pool", "--ncores", "2", "--quiet", env=env)
+    assert_only_failed(str(out), {})

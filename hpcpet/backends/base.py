@@ -32,6 +32,9 @@ class Backend(ABC):
     name: str = ""
     #: False in processes that only serve batches (MPI ranks > 0)
     is_master: bool = True
+    #: the results file, set by the environment before :meth:`start`; for messages only
+    #: (a backend never opens it)
+    results_path: str = ""
 
     def __init__(self, ncores: int | None = None):
         self.ncores = ncores

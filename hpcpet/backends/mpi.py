@@ -14,6 +14,13 @@ Messages (all from/to rank 0)::
     master -> worker  WORK   (start, stop)
     worker -> master  RESULT BatchResult, or None as the last message ("bye")
     master -> worker  STOP   None: run no more batches, say bye, leave serve()
+    worker -> master  STUCK  (run, seconds): a run is past --run-timeout in code that does not
+                             return to Python; a rank cannot be replaced, so the job ends
+
+A rank that dies (``os._exit``, a segfault, SIGKILL) makes ``mpiexec`` end
+every rank at once; rank 0 cannot say anything then, so it leaves a
+sentinel process (:func:`start_sentinel`) that prints how to resume if
+rank 0 ends without passing its exit handlers.
 """
 from __future__ import annotations
 
@@ -25,10 +32,12 @@ import time
 import traceback
 from typing import Callable, Iterator
 
-from ..engine import BatchResult, BatchSource, FrozenInput, Worker
-from .base import Backend
+from ..engine import BatchResult, BatchSource, FrozenInput, RunBoard, Worker, failed_batch, format_error
+from .base import Backend, BackendLost
 
-TAG_HELLO, TAG_WORK, TAG_RESULT, TAG_STOP = 11, 12, 13, 14
+TAG_HELLO, TAG_WORK, TAG_RESULT, TAG_STOP, TAG_STUCK = 11, 12, 13, 14, 15
+#: seconds past --run-timeout after which a worker rank reports its run as stuck
+STUCK_GRACE = 2.0
 #: master backends created in this process (they release their workers at exit)
 _MASTERS: list = []
 #: batches kept queued per worker rank
@@ -112,6 +121,8 @@ class MPIBackend(Backend):
         self._queued: dict[int, int] = {}  # master: batches handed out and not yet returned, per rank
         self._early: list[BatchResult] = []  # master: results received in start()
         self._worker: Worker | None = None
+        self._timeout: float | None = None
+        self._sentinel = None  # master: the process that reports an abrupt end (start_sentinel)
         if self.is_master and self.size > 1:
             atexit.register(self._at_exit)
             _MASTERS.append(self)
@@ -123,13 +134,16 @@ class MPIBackend(Backend):
 
     def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
         """Broadcast the frozen input to every rank, once; with ``source``, hand out the first batches."""
-        self._worker = Worker(frozen) if self.master_works else None
+        self._worker = Worker(frozen, 0) if self.master_works else None
+        self._timeout = frozen.run_timeout
         self._queued.clear()  # left over if an earlier exploration was terminated
         self._early.clear()
         if self.size > 1:
             for r in range(1, self.size):
                 self.comm.send(True, dest=r, tag=TAG_HELLO)
             self._started = self._used = True
+            if self.results_path and self._sentinel is None:
+                self._sentinel = start_sentinel(self.results_path)
             self.comm.bcast(frozen, root=0)
             if source is not None:
                 self._begin(source)
@@ -183,6 +197,8 @@ class MPIBackend(Backend):
         yield from early
         own_work = self.master_works
         while any(queued.values()) or own_work:
+            if self._timeout:
+                yield from self._check_stuck()
             msg = comm.improbe(MPI.ANY_SOURCE, TAG_RESULT, status)
             if msg is not None:
                 result = msg.recv()
@@ -200,6 +216,21 @@ class MPIBackend(Backend):
                     yield self._worker.run_batch(batch)
                 continue
             poll.wait()
+
+    def _check_stuck(self) -> Iterator[BatchResult]:
+        """A worker rank reported a run stuck past the timeout: fail that run, then end the job."""
+        status = self.MPI.Status()
+        msg = self.comm.improbe(self.MPI.ANY_SOURCE, TAG_STUCK, status)
+        if msg is None:
+            return
+        run, seconds = msg.recv()
+        rank = status.Get_source()
+        yield failed_batch(range(run, run + 1), (
+            f"RunTimeout: timeout after {seconds:g} s; the run did not return to Python (stuck in C "
+            f"code?) and MPI rank {rank} cannot be replaced, so the job ended"), rank)
+        raise BackendLost(f"run {run} on MPI rank {rank} is stuck past --run-timeout {seconds:g} s in code "
+                          "that does not return to Python; an MPI rank cannot be replaced, so the job ends "
+                          "(that run is marked failed, finished runs are saved)")
 
     def close(self) -> None:
         """Tell every worker to stop and wait until each says bye.
@@ -247,6 +278,8 @@ class MPIBackend(Backend):
 
     def _at_exit(self) -> None:
         """At interpreter exit: release workers that are still waiting for us."""
+        if self._sentinel is not None:  # a normal end: the sentinel stays silent
+            self._sentinel.ended()
         try:
             if self._abort_at_exit:
                 print("[hpcpet] stopping MPI workers that are still running (MPI_Abort)", file=sys.stderr)
@@ -289,7 +322,9 @@ class MPIBackend(Backend):
         if not hello.recv():
             return
         frozen = comm.bcast(None, root=0)
-        worker = Worker(frozen)
+        worker = Worker(frozen, self.rank, RunBoard(capacity=100_000))
+        if frozen.run_timeout:
+            _watch_for_stuck_runs(comm, worker.board, float(frozen.run_timeout))
         sends: list = []
         while True:
             msg = poll.until(lambda: comm.improbe(0, TAG_STOP) or comm.improbe(0, TAG_WORK))
@@ -301,11 +336,87 @@ class MPIBackend(Backend):
             # isend: the worker goes on with its queued batch instead of spinning until the
             # master posts the receive (a blocking send cost ~15% of worker time here)
             sends = [r for r in sends if not r.Test()]
-            sends.append(comm.isend(result, dest=0, tag=TAG_RESULT))
+            try:
+                sends.append(comm.isend(result, dest=0, tag=TAG_RESULT))
+            except Exception as exc:  # results that cannot be pickled fail their batch, not the job
+                sends.append(comm.isend(failed_batch(range(start, stop), "HpcpetError: the batch's results "
+                                                     f"cannot be sent to rank 0:\n{format_error(exc)}",
+                                                     self.rank, worker.host), dest=0, tag=TAG_RESULT))
         while comm.iprobe(0, TAG_WORK):  # drop batches handed out after all
             comm.recv(source=0, tag=TAG_WORK)
         self.MPI.Request.waitall(sends)
         comm.send(None, dest=0, tag=TAG_RESULT)
+
+
+def _watch_for_stuck_runs(comm, board: RunBoard, timeout: float) -> None:
+    """On a worker rank: a thread that tells rank 0 when a run is stuck past ``timeout`` (C code).
+
+    SIGALRM interrupts Python code in place; a run that does not return to
+    Python within :data:`STUCK_GRACE` s more is reported once (TAG_STUCK).
+    Needs MPI_THREAD_MULTIPLE; without it the rank ends itself, which ends the job.
+    """
+    import threading
+
+    from mpi4py import MPI
+
+    multiple = MPI.Query_thread() == MPI.THREAD_MULTIPLE
+
+    def watch() -> None:
+        reported = None
+        while True:
+            time.sleep(0.25)
+            cur = board.current()
+            if cur is None or cur[0] == reported or time.time() - cur[1] < timeout + STUCK_GRACE:
+                continue
+            reported = cur[0]
+            if not multiple:
+                print(f"[hpcpet] run {cur[0]} is stuck past --run-timeout {timeout:g} s; ending the job",
+                      file=sys.stderr, flush=True)
+                os._exit(1)
+            comm.send((cur[0], timeout), dest=0, tag=TAG_STUCK)
+    threading.Thread(target=watch, name="hpcpet-stuck-runs", daemon=True).start()
+
+
+class _Sentinel:
+    """The process started by :func:`start_sentinel`; :meth:`ended` keeps it silent."""
+
+    def __init__(self, proc) -> None:
+        self.proc = proc
+
+    def ended(self) -> None:
+        try:
+            self.proc.stdin.write(b"ok")
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
+
+_SENTINEL_CODE = (
+    "import sys\n"
+    "said = sys.stdin.buffer.read()\n"
+    "if said != b'ok':\n"
+    "    sys.stderr.write('[hpcpet] the MPI job ended before rank 0 could finish (a rank died or was killed); '\n"
+    "                     'runs saved at the last checkpoint are kept. Complete with: '\n"
+    "                     'python -m hpcpet resume ' + sys.argv[1] + '\\n')\n")
+
+
+def start_sentinel(path: str) -> _Sentinel | None:
+    """Start a small process that prints how to resume ``path`` if this one ends abruptly.
+
+    When a rank dies, mpiexec kills every rank at once (SIGKILL with
+    MPICH), rank 0 included, so rank 0 cannot print anything itself. The
+    sentinel runs in its own session, waits for rank 0's pipe to close, and
+    speaks only if rank 0 did not say "ok" first (at interpreter exit).
+    """
+    import shlex
+    import subprocess
+
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", _SENTINEL_CODE, shlex.quote(path)],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        return None
+    return _Sentinel(proc)
 
 
 def abort_if_worker_failed(code: int = 2) -> None:

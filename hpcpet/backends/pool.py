@@ -98,7 +98,7 @@ def _serve(conn, frozen: FrozenInput, worker_id: int, raw, capacity: int, master
                                    f"to the master:\n{format_error(exc)}", worker_id, worker.host))
 
 
-@dataclass
+@dataclass(eq=False)
 class _Slot:
     """One worker process as the master sees it."""
 
@@ -200,8 +200,9 @@ class PoolBackend(Backend):
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         self._fill(source)
         while any(s.held for s in self._slots) or self._lost or (self._again and not source.stopped):
-            while self._lost:
+            if self._lost:
                 yield self._lost.pop(0)
+                continue
             conns = {s.conn: s for s in self._slots}
             sentinels = {s.process.sentinel: s for s in self._slots}
             ready = wait([*conns, *sentinels], timeout=TICK if self._timeout else None)

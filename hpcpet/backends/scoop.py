@@ -19,7 +19,15 @@ memory stays flat however many batches run.
 SCOOP loses a future when the worker running it dies. Batches whose worker
 died (seen with psutil among the local SCOOP processes), that time out, or
 whose future raised are submitted again; if two copies finish, the first
-result wins and the other is dropped.
+result wins and the other is dropped. Each local worker notes its current
+batch and the start of each run on a :class:`~hpcpet.engine.RunBoard` in a
+file of a directory shared with the origin (:func:`board_dir`), so the run
+a worker died in is marked failed ("worker died ...") and only the other
+runs of its batch are submitted again; a run stuck past ``--run-timeout``
+outside Python gets its worker killed the same way. SCOOP starts no new
+workers: the remaining ones take over (none left: the study stops, saved).
+The origin cannot see a worker's exit status; a fatal signal is named
+when Python's faulthandler (enabled in each worker) reported it.
 """
 from __future__ import annotations
 
@@ -32,7 +40,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..engine import BatchResult, BatchSource, FrozenInput, Worker
+from ..engine import BatchResult, BatchSource, FrozenInput, RunBoard, Worker, failed_batch
 from ..errors import HpcpetError
 from .base import Backend
 
@@ -43,6 +51,60 @@ ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scoop_main.py"
 
 # worker side: the newest frozen input's key and its Worker
 _CACHE: dict[str, Worker] = {}
+#: runs a worker's board follows (longer batches: which run died cannot be told)
+BOARD_CAPACITY = 100_000
+#: seconds past --run-timeout after which a run that did not stop (C code) loses its worker
+HARD_KILL_GRACE = 2.0
+_FAULT_FILES: list = []  # worker side: keeps faulthandler's file open
+
+
+def board_dir(key: str) -> str:
+    """The directory where the local workers of exploration ``key`` keep their run boards."""
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), key)
+
+
+def _worker_board(key: str) -> RunBoard | None:
+    """This worker's board, a file of :func:`board_dir` mapped in memory (None on another host)."""
+    import faulthandler
+    import mmap
+
+    folder = board_dir(key)
+    if not os.path.isdir(folder):
+        return None
+    path = os.path.join(folder, str(os.getpid()))
+    size = RunBoard.nbytes(BOARD_CAPACITY)
+    with open(path, "w+b") as fh:
+        fh.truncate(size)
+        buf = mmap.mmap(fh.fileno(), size)
+    fault = open(path + ".fault", "w")
+    faulthandler.enable(file=fault)
+    _FAULT_FILES[:] = [fault]
+    return RunBoard(buf, BOARD_CAPACITY)
+
+
+def _read_board(key: str, pid: int) -> tuple:
+    """What a worker's board says: its batch (or None), its current run (or None), any fatal signal."""
+    path = os.path.join(board_dir(key), str(pid))
+    try:
+        with open(path, "rb") as fh:
+            board = RunBoard(bytearray(fh.read()), BOARD_CAPACITY)
+    except (OSError, ValueError):
+        return None, None, ""
+    fault = ""
+    try:
+        with open(path + ".fault") as fh:
+            first = fh.readline().strip()
+        if first.startswith("Fatal Python error:"):
+            fault = first.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return board.batch(), board.current(), fault
+
+
+_SIGNAL_OF = {"Segmentation fault": 11, "Floating point exception": 8, "Aborted": 6, "Bus error": 7,
+              "Illegal instruction": 4}
 
 
 def inside_scoop() -> bool:
@@ -60,7 +122,7 @@ def _forget_frozen(keep: str | None) -> None:
             del consts[name]
 
 
-def _run_batch(key: str, start: int, stop: int) -> BatchResult:
+def _run_batch(key: str, start: int, stop: int, careful: bool = False) -> BatchResult:
     """Run one batch on a SCOOP worker (the frozen input is unpickled once per key)."""
     worker = _CACHE.get(key)
     if worker is None:
@@ -71,8 +133,8 @@ def _run_batch(key: str, start: int, stop: int) -> BatchResult:
             raise LookupError(f"frozen input {key} did not reach worker pid {os.getpid()}")
         _CACHE.clear()
         _forget_frozen(key)
-        worker = _CACHE[key] = Worker(frozen)
-    return worker.run_batch(range(start, stop))
+        worker = _CACHE[key] = Worker(frozen, os.getpid(), _worker_board(key))
+    return worker.run_batch(range(start, stop), careful)
 
 
 def _worker_pids() -> set[int] | None:
@@ -105,6 +167,7 @@ class _Flight:
     futures: list = field(default_factory=list)
     submitted: float = 0.0
     tries: int = 0
+    careful: bool = False  # note each run's start (its worker died and runs were not followed)
 
 
 class ScoopBackend(Backend):
@@ -139,6 +202,8 @@ class ScoopBackend(Backend):
         self.local: Worker | None = None
         self.resubmitted = 0
         self._stale: set = set()
+        self._timeout: float | None = None
+        self._killed: dict[int, str] = {}  # pid -> why the origin killed it
 
     @property
     def workers(self) -> int:
@@ -157,6 +222,8 @@ class ScoopBackend(Backend):
         from scoop import shared
 
         self.key = KEY_PREFIX + uuid.uuid4().hex
+        os.makedirs(board_dir(self.key), exist_ok=True)
+        self._timeout = frozen.run_timeout
         shared.setConst(**{self.key: frozen})
 
     def _log(self, text: str) -> None:
@@ -172,7 +239,8 @@ class ScoopBackend(Backend):
         queue = _control.execQueue
         flights: dict[tuple[int, int], _Flight] = {}
         owner: dict = {}  # future -> flight key
-        retry: list[range] = []
+        retry: list[tuple[range, bool]] = []  # (batch, careful) taken back from dead workers
+        lost: list[BatchResult] = []  # failed runs of dead workers
         known = _worker_pids()
         last_check = time.monotonic()
 
@@ -180,7 +248,7 @@ class ScoopBackend(Backend):
             if flight.tries >= self.max_tries:
                 raise HpcpetError(f"SCOOP lost batch {flight.batch.start}..{flight.batch.stop - 1} "
                                   f"{flight.tries} times; finished runs are saved")
-            f = futures.submit(_run_batch, self.key, flight.batch.start, flight.batch.stop)
+            f = futures.submit(_run_batch, self.key, flight.batch.start, flight.batch.stop, flight.careful)
             flight.futures.append(f)
             flight.tries += 1
             flight.submitted = time.monotonic()
@@ -193,11 +261,13 @@ class ScoopBackend(Backend):
 
         while True:
             while len(flights) < 2 * self.workers:
-                batch = retry.pop() if retry else source.next()
+                batch, careful = retry.pop() if retry and not source.stopped else (source.next(), False)
                 if batch is None:
                     break
-                flight = flights[(batch.start, batch.stop)] = _Flight(batch)
+                flight = flights[(batch.start, batch.stop)] = _Flight(batch, careful=careful)
                 submit(flight)
+            while lost:
+                yield lost.pop()
             if not flights:
                 return
             queue.flush()
@@ -224,22 +294,31 @@ class ScoopBackend(Backend):
             now = time.monotonic()
             if now - last_check >= self.check_every:
                 last_check = now
-                self._check(flights, known, source, resubmit)
-                known = _worker_pids() if known is not None else None
+                # the workers seen alive by this check are the ones the next check expects
+                known = self._check(flights, known, source, resubmit, retry, lost)
             self._stale = {f for f in self._stale if f in owner}
 
-    def _check(self, flights: dict, known: set[int] | None, source: BatchSource, resubmit) -> None:
-        """Submit again the batches whose worker died or that took far too long."""
+    def _check(self, flights: dict, known: set[int] | None, source: BatchSource, resubmit,
+               retry: list, lost: list) -> set[int] | None:
+        """Submit again the batches whose worker died or that took far too long.
+
+        Returns the worker pids seen alive (None if they cannot be known).
+        """
         now = time.monotonic()
+        alive = None
         if known is not None:
             alive = _worker_pids()
             if alive is not None and known - alive:
+                for pid in sorted(known - alive):
+                    self._bury(pid, flights, retry, lost)
                 if not alive:
                     raise HpcpetError("every SCOOP worker died; finished runs are saved")
                 gone = ", ".join(map(str, sorted(known - alive)))
                 for flight in list(flights.values()):
                     resubmit(flight, f"worker pid {gone} died")
-                return
+                return alive
+            if alive is not None and self._timeout:
+                self._kill_stuck(alive)
         per_run = source.per_run
         for flight in list(flights.values()):
             limit = self.timeout
@@ -247,6 +326,44 @@ class ScoopBackend(Backend):
                 limit = max(limit, 20 * per_run * len(flight.batch))
             if now - flight.submitted > limit:
                 resubmit(flight, f"no result after {limit:.0f} s")
+        return alive
+
+    def _bury(self, pid: int, flights: dict, retry: list, lost: list) -> None:
+        """Worker ``pid`` died: fail the run it was in and hand the rest of its batch out again."""
+        batch, cur, fault = _read_board(self.key, pid)
+        why = self._killed.pop(pid, "")
+        if not why:
+            sig = _SIGNAL_OF.get(fault)
+            why = (f"worker died (signal {sig}, {fault})" if sig else
+                   f"worker died (pid {pid}; the SCOOP origin cannot see its exit status)")
+        flight = flights.get((batch.start, batch.stop)) if batch is not None else None
+        if flight is None:  # it was between batches, or its batch's result arrived
+            return
+        del flights[(batch.start, batch.stop)]
+        self._stale.update(flight.futures)
+        if cur is not None:
+            i = cur[0]
+            text = why if why.startswith("RunTimeout") else f"HpcpetError: {why} in run {i}"
+            lost.append(failed_batch(range(i, i + 1), text, pid))
+            retry.extend((b, False) for b in (range(batch.start, i), range(i + 1, batch.stop)) if len(b))
+            self._log(f"{why.split(';')[0].split(' (pid')[0]} in run {i}; submitting the other runs of its "
+                      "batch again")
+        elif flight.careful or len(batch) > BOARD_CAPACITY:
+            lost.append(failed_batch(batch, f"HpcpetError: {why} in one of runs {batch.start}.."
+                                            f"{batch.stop - 1} (which one could not be told)", pid))
+        else:  # short runs are not followed one by one: run the batch again, noting each run
+            retry.append((batch, True))
+
+    def _kill_stuck(self, alive: set) -> None:
+        """Kill the local workers whose run is past the timeout and did not stop (stuck outside Python)."""
+        now = time.time()
+        for pid in alive:
+            _, cur, _ = _read_board(self.key, pid)
+            if cur is not None and now - cur[1] > self._timeout + HARD_KILL_GRACE and pid not in self._killed:
+                self._killed[pid] = (f"RunTimeout: timeout after {self._timeout:g} s; the run did not return "
+                                     f"to Python within {HARD_KILL_GRACE:g} s more (stuck in C code?), so its "
+                                     "SCOOP worker was killed")
+                _kill_tree(pid)
 
     def serve(self) -> None:
         """Outside SCOOP: run this command again under ``python -m scoop`` and exit with its code."""
@@ -260,8 +377,29 @@ class ScoopBackend(Backend):
                 f._delete()
             self._stale.clear()
             _forget_frozen(None)
+            import shutil
+
+            shutil.rmtree(board_dir(self.key), ignore_errors=True)
             self.key = None
         self.local = None
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a local process and what it started (os.system's shell)."""
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        for p in [*proc.children(recursive=True), proc]:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+    except Exception:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def scoop_command(workers: int, argv: list[str] | None = None) -> tuple[list[str], bool]:

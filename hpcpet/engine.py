@@ -8,6 +8,12 @@ Data flow::
 
 A backend only moves batches and results; the :class:`Worker` does the
 runs, the writer does the storing.
+
+Invariant: :meth:`Worker.run_batch` never raises for anything a run does or
+returns (only KeyboardInterrupt passes): an exception, ``sys.exit()``, a
+``--run-timeout`` or a value that cannot be encoded fails that run alone,
+and every :class:`BatchResult` carries run info (duration, start, host,
+worker, attempts; captured output with ``--capture``) for each of its runs.
 """
 from __future__ import annotations
 

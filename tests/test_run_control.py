@@ -131,11 +131,13 @@ def test_a_run_that_kills_its_worker_is_retried_in_a_new_worker(tmp_path):
 
 
 def run_info(backend: str, capture: bool) -> dict:
-    cmd = [sys.executable, experiment("run_info.py"), backend, "2"] + (["capture"] if capture else [])
+    cmd = [experiment("run_info.py"), backend, "2"] + (["capture"] if capture else [])
     if backend == "mpi":
-        cmd = [MPIEXEC, "-n", "3", *cmd]
+        cmd = [MPIEXEC, "-n", "3", sys.executable, *cmd]
     elif backend == "scoop":
         cmd = [sys.executable, "-m", "scoop", "--quiet", "-n", "3", *cmd]
+    else:
+        cmd = [sys.executable, *cmd]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert proc.returncode == 0 and len(lines) == 1, proc.stderr

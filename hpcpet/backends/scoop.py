@@ -353,6 +353,8 @@ class ScoopBackend(Backend):
                                             f"{batch.stop - 1} (which one could not be told)", pid))
         else:  # short runs are not followed one by one: run the batch again, noting each run
             retry.append((batch, True))
+            self._log(f"{why.split(' (pid')[0]} during runs {batch.start}..{batch.stop - 1}: submitting "
+                      "them again, noting each run")
 
     def _kill_stuck(self, alive: set) -> None:
         """Kill the local workers whose run is past the timeout and did not stop (stuck outside Python)."""

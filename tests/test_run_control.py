@@ -271,3 +271,33 @@ def test_environment_refuses_bad_run_control():
         hpcpet.Environment(traj, "x.h5", run_timeout=0)
     with pytest.raises(hpcpet.HpcpetError, match="retries must be >= 0"):
         hpcpet.Environment(traj, "x.h5", retries=-2)
+
+
+@needs_scoop
+def test_scoop_stopped_worker_then_sigterm_to_the_origin_ends_and_resume_completes(tmp_path):
+    import psutil
+
+    out, pidfile = tmp_path / "out.h5", tmp_path / "pid"
+    env = dict(os.environ, HOSTILE_MODE="wait", HOSTILE_AT="7", HOSTILE_N="40", HOSTILE_SLEEP="0.05",
+               HOSTILE_PIDFILE=str(pidfile), HOSTILE_MARKER=str(tmp_path / "once"), HPCPET_STOP_GRACE="1")
+    p = subprocess.Popen([sys.executable, "-m", "hpcpet", "run", HOSTILE, "-o", str(out), "--backend", "scoop",
+                          "--ncores", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not pidfile.exists():
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.05)
+        worker = int(pidfile.read_text())
+        os.kill(worker, signal.SIGSTOP)
+        origin = [c for c in psutil.Process(p.pid).children(recursive=True) if "--origin" in c.cmdline()]
+        assert len(origin) == 1
+        origin[0].send_signal(signal.SIGTERM)
+        t = time.monotonic()
+        _, err = p.communicate(timeout=30)
+        assert time.monotonic() - t < 10, err
+    finally:
+        p.kill()
+    assert p.returncode == 3 and "Complete with: python -m hpcpet resume" in err, err
+    assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
+    hpcpet_cli("resume", out, "--backend", "scoop", "--ncores", "2", "--quiet", env=env)
+    assert_only_failed(out, {})

@@ -289,7 +289,8 @@ def test_scoop_stopped_worker_then_sigterm_to_the_origin_ends_and_resume_complet
             time.sleep(0.05)
         worker = int(pidfile.read_text())
         os.kill(worker, signal.SIGSTOP)
-        origin = [c for c in psutil.Process(p.pid).children(recursive=True) if "--origin" in c.cmdline()]
+        origin = [c for c in psutil.Process(p.pid).children(recursive=True)
+                  if "--origin" in c.cmdline() and "scoop.bootstrap.__main__" in c.cmdline()]
         assert len(origin) == 1
         origin[0].send_signal(signal.SIGTERM)
         t = time.monotonic()

@@ -373,6 +373,19 @@ class ScoopBackend(Backend):
             return
         raise SystemExit(launch(self.workers))
 
+    def terminate(self) -> None:
+        """Stop at once: kill the local workers still in a batch (stuck, or stopped with SIGSTOP), then close.
+
+        Their batches are dropped (they stay pending in the file); a stopped
+        worker would otherwise never end and keep the job's output open.
+        """
+        if self.key is not None:
+            for pid in _worker_pids() or ():
+                batch, _, _ = _read_board(self.key, pid)
+                if batch is not None:
+                    _kill_tree(pid)
+        self.close()
+
     def close(self) -> None:
         if self.key is not None:
             for f in list(self._stale):

@@ -46,16 +46,20 @@ def _drop_inherited_hdf5() -> None:
 
     The master may hold the results file open when it forks (resume, a
     replacement worker); a worker must neither keep it open nor hold its
-    lock, and HDF5 in the worker must never write to it.
+    lock (HDF5's flock belongs to the open file, shared with the master),
+    and HDF5 in the worker must never write to it.
     """
+    import stat
+
+    folder = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
     try:
-        fds = [int(f) for f in os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd")]
+        fds = [int(f) for f in os.listdir(folder)]
     except OSError:
         return
     null = None
     for fd in fds:
         try:
-            if not os.path.isfile(f"/proc/self/fd/{fd}") and os.path.isdir("/proc/self/fd"):
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 continue
             if any(os.pread(fd, 8, off) == HDF5_SIGNATURE for off in (0, 512, 1024, 2048)):
                 if null is None:

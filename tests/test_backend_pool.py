@@ -1,4 +1,15 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import hpcpet
 from backend_contract import BackendContract
+from conftest import experiment, hpcpet_cli
 
 
 class TestPool(BackendContract):
@@ -28,17 +39,6 @@ def test_file_that_cannot_be_created_after_workers_started(tmp_path):
 
 
 # ------------------------------------------------- runs that kill or stop their worker (issue 13)
-import os
-import signal
-import subprocess
-import sys
-import time
-
-import numpy as np
-import pytest
-
-import hpcpet
-from conftest import experiment, hpcpet_cli
 
 HOSTILE = experiment("hostile.py")
 

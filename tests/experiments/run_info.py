@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 import hpcpet
 from hpcpet.backends import get_backend
 from hpcpet.engine import BatchSource, FrozenInput
@@ -46,8 +48,6 @@ def main():
                            for name, a in result.info.items()}
     print(json.dumps({"t0": t0, "t1": time.time(), "info": info}))
 
-
-import numpy as np  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -338,8 +338,14 @@ class Worker:
         self.per_run: float | None = None
         self.always_timed = bool(frozen.run_timeout or frozen.capture)
         fn = frozen.function
-        if frozen.run_timeout and threading.current_thread() is threading.main_thread():
-            fn = _timed(fn, float(frozen.run_timeout))
+        if frozen.run_timeout:
+            if threading.current_thread() is threading.main_thread():
+                fn = _timed(fn, float(frozen.run_timeout))
+            else:  # signals reach only the main thread
+                import warnings
+
+                warnings.warn("--run-timeout needs the runs in the main thread; runs in this thread "
+                              "are not timed out (use the pool backend)", RuntimeWarning, stacklevel=2)
         if self.capture is not None:
             fn = _captured(fn, self.capture, self._ends, self._start)
         self.function = fn

@@ -196,3 +196,21 @@ def test_no_retries_means_failures_stand():
     source = BatchSource(np.ones(4, bool), workers=1, batch_size=4)
     r = source.settle(_failed(source.next(), [1]))
     assert r.status[1] == 2 and r.errors == {1: "boom"}
+
+
+def test_run_timeout_outside_the_main_thread_warns():
+    import threading
+
+    caught = []
+
+    def make():
+        import warnings
+
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            Worker(FrozenInput(_traj(1), lambda t: None, run_timeout=1.0))
+        caught.extend(w)
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    assert any("main thread" in str(w.message) for w in caught)

@@ -13,7 +13,7 @@ from .exploration import Exploration, cartesian_product, zip_exploration
 from .trajectory import Trajectory
 
 #: imported on first use, so that processes that only run batches never import h5py
-_LAZY = {"load": "loading", "LoadedTrajectory": "loading", "resume": "resume"}
+_LAZY = {"load": "storage.reader", "LoadedTrajectory": "storage.reader", "resume": "resuming"}
 
 
 def __getattr__(name: str):

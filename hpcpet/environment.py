@@ -20,7 +20,7 @@ from .progress import Progress
 from .trajectory import Trajectory
 
 if TYPE_CHECKING:  # h5py is imported only where a file is written, not on MPI worker ranks
-    from .writer import Writer
+    from .storage.writer import Writer
 
 
 @dataclass
@@ -193,7 +193,7 @@ class Environment:
 
             meta.update(part_metadata(*self.part, len(traj.exploration)))
             lo, hi = meta["part_start"], meta["part_stop"]
-        from .writer import Writer
+        from .storage.writer import Writer
 
         # refuse a bad output before any worker starts; the file itself is created while the
         # workers run their first batches (see execute)
@@ -221,12 +221,32 @@ class Environment:
         if not self.backend.is_master:
             self.backend.serve()
             return None
-        from .resume import resume_with
+        from .storage.writer import Writer
 
-        return resume_with(self.backend, self.filename, self.trajectory, function, args, kwargs,
-                           experiment=self.experiment, retry_failed=retry_failed,
-                           progress=self.progress, fail_fast=self.fail_fast,
-                           batch_size=self.batch_size)
+        from .storage.snapshot import Snapshot
+
+        traj = self.trajectory
+        traj.freeze()
+        Writer.check_busy(self.filename)
+        snap = Snapshot(self.filename)  # check before taking the file: a refusal changes nothing
+        try:
+            _check_fingerprint(self.filename, snap.attrs if snap.format == 2 else {}, traj)
+        finally:
+            snap.close()
+        writer = Writer.reopen(self.filename)
+        try:
+            todo = writer.todo_mask(retry_failed)
+            c = writer.counts()
+            self.log(f"resuming {self.filename}: {c['done']} done, {c['failed']} failed, "
+                     f"{c['pending']} pending; running {int(todo.sum())}")
+            writer.set_attrs(resumed=_now(), resume_count=int(writer.attrs.get("resume_count", 0)) + 1)
+            exp = self.experiment
+            frozen = FrozenInput(traj, function, args, kwargs, experiment=exp.path if exp else None,
+                                 fail_fast=self.fail_fast)
+        except BaseException:
+            writer.abandon()
+            raise
+        return self.execute(writer, frozen, todo)
 
     def execute(self, writer: Writer | Callable[[], Writer], frozen: FrozenInput,
                 todo: np.ndarray) -> Summary:
@@ -252,7 +272,7 @@ class Environment:
                 self.backend.start(frozen, source)
                 if make is not None:
                     writer = make()
-                writer.h5.attrs["started"] = _now()
+                writer.set_attrs(started=_now())
                 for result in self.backend.run(source):
                     stop.writing = True
                     source.observe(result)
@@ -291,10 +311,10 @@ class Environment:
                 else:
                     _close_after_write_error(writer)
         if write_error is not None:
-            from .writer import _first_line
+            from .storage.files import first_line
 
             raise HpcpetError(
-                f"writing {writer.path} failed: {_first_line(write_error)}. Runs saved before "
+                f"writing {writer.path} failed: {first_line(write_error)}. Runs saved before "
                 f"are intact; fix the cause, then: python -m hpcpet resume {writer.path}")
         c = writer.counts()
         summary = Summary(writer.path, writer.n_runs, c["done"], c["failed"], c["pending"], ran,
@@ -312,23 +332,29 @@ class _WriteFailed(Exception):
 
 
 def _close_after_write_error(writer: Writer) -> None:
-    """Try to save what is left; never raise, and keep h5py's cleanup noise off the terminal."""
-    old_hook = sys.unraisablehook
-
-    def hook(unraisable):
-        if "h5py" not in repr(unraisable.object):
-            old_hook(unraisable)
-    sys.unraisablehook = hook
+    """Keep what is committed (the segments) for resume; never raise."""
     try:
-        writer.close()
+        writer.abandon()
     except Exception:
-        try:
-            writer.h5.close()
-        except Exception:
-            pass
+        pass
+
+
+def _check_fingerprint(path: str, attrs: dict, traj: Trajectory) -> None:
+    """Refuse when ``traj``'s exploration is not the one the file was written with."""
+    if not attrs:
+        raise HpcpetError(f"{path} has format 1 (hpcpet 0.1): hpcpet.load reads it, but only format 2 "
+                          "files can be resumed; run the study again")
+    want = str(attrs.get("exploration_fingerprint", ""))
+    got = traj.exploration.fingerprint()
+    if got != want:
+        raise HpcpetError(
+            f"the exploration built now (fingerprint {got}) differs from the one in {path} ({want}); "
+            "resume needs exactly the same parameters and explored values")
+    if len(traj.exploration) != int(attrs["n_runs"]):
+        raise HpcpetError(f"the exploration has {len(traj.exploration)} runs, {path} has {attrs['n_runs']}")
 
 
 def _now() -> str:
-    from .writer import now
+    from .storage.header import now
 
     return now()

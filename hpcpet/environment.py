@@ -259,6 +259,8 @@ class Environment:
         make = writer if callable(writer) else None
         set_size = self.set_size if make else writer.set_size
         writer = None if make else writer
+        if writer is not None:  # resuming: the runs see the seed and presets of the first session
+            _restore_recorded(frozen.trajectory, writer.h5.attrs)
         source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size)
         progress = Progress(source.total, self.progress)
         ran = 0
@@ -344,6 +346,17 @@ def study_metadata(traj: Trajectory) -> dict[str, Any]:
     return {"seed": traj.base_seed,
             "presets": json.dumps({n: plain(v) for n, v in traj.presets.items()}),
             "exploration_segments": json.dumps(traj.exploration.describe(), default=plain)}
+
+
+def _restore_recorded(traj: Trajectory, attrs: Any) -> None:
+    """Give ``traj`` the base seed and presets recorded by :func:`study_metadata`."""
+    import json
+
+    seed = attrs.get("seed")
+    presets = attrs.get("presets")
+    if isinstance(presets, bytes):
+        presets = presets.decode()
+    traj.restore(int(seed) if seed is not None else None, json.loads(presets) if presets else {})
 
 
 class _WriteFailed(Exception):

@@ -308,6 +308,21 @@ class Trajectory:
             self.exploration = zip_exploration({first: [self.parameters[first].default]})
         self.frozen = True
 
+    def restore(self, seed: int | None, presets: Mapping[str, Any]) -> None:
+        """Take a study's recorded base seed and presets back (resume; allowed when frozen).
+
+        The base seed is taken if none is set; a recorded preset not given
+        again replaces the parameter's default, as it did in the first session.
+        """
+        if self.base_seed is None and seed is not None:
+            self.base_seed = int(seed)
+        for name, value in presets.items():
+            if name not in self.presets and name in self.parameters:
+                param = self.parameters[name]
+                param.default = param.parse(value)
+                self._values[name] = param.default
+                self.presets[name] = value
+
     def _check_unfrozen(self, what: str) -> None:
         if self.frozen:
             raise HpcpetError(f"{what}: the trajectory is frozen once runs start")

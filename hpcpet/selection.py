@@ -117,11 +117,7 @@ def select(expr: str, arrays: Mapping[str, Any], n_runs: int | None = None) -> n
 
 def _eval(node: ast.AST, used: Mapping[str, np.ndarray], expr: str) -> Any:
     if isinstance(node, ast.Constant):
-        value = node.value
-        if isinstance(value, int) and not isinstance(value, bool):
-            # numpy integers: 9**9**9**9 overflows at once instead of computing a huge Python int
-            return np.int64(value) if -2 ** 63 <= value < 2 ** 63 else float(value)
-        return value
+        return node.value
     if isinstance(node, ast.Name):
         return used[node.id]
     if isinstance(node, ast.UnaryOp):
@@ -151,11 +147,22 @@ def _eval(node: ast.AST, used: Mapping[str, np.ndarray], expr: str) -> Any:
 
 
 def _apply(fn: Callable, a: Any, b: Any, expr: str) -> Any:
+    if fn is operator.pow and _is_int(a) and _is_int(b) and (b < 0 or abs(a).bit_length() * b > 1024):
+        try:  # 9 ** 9 ** 9 ** 9: a float (inf) at once, not a Python int of a billion digits
+            return float(a) ** float(b)
+        except OverflowError:
+            return float("inf") if a > 0 or b % 2 == 0 else float("-inf")
+        except ZeroDivisionError:
+            return float("inf")
     try:
         return fn(a, b)
     except (TypeError, ValueError, ArithmeticError) as exc:  # numpy's no-loop errors are TypeErrors
         raise SelectionError(f"selection {_quote(expr)}: cannot combine "
                              f"{_kind(a)} and {_kind(b)} ({str(exc).splitlines()[0]})") from None
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _truth(value: Any, expr: str, where: str) -> np.ndarray:

@@ -271,6 +271,17 @@ class Trajectory:
         self.exploration = self.exploration.expanded(points)
         return range(old, len(self.exploration))
 
+    def append_segments(self, segments: Sequence[Segment]) -> range:
+        """Add segments made by :meth:`expand` elsewhere (on the master) to the exploration.
+
+        What a worker does with a new generation: only the new segments
+        travel. The values were checked by the master's :meth:`expand`.
+        Returns the new runs' indices.
+        """
+        old = len(self.exploration)
+        self.exploration = Exploration.from_segments([*self.exploration.segments, *segments])
+        return range(old, len(self.exploration))
+
     def _checked(self, exploration: Exploration | Mapping[str, Sequence[Any]]) -> Exploration:
         """``exploration`` with every value checked against (and widened to) its parameter's type."""
         if not isinstance(exploration, Exploration):

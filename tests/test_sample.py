@@ -106,3 +106,13 @@ def test_sample_explores_a_trajectory_and_runs(tmp_path):
         t2 = hpcpet.Trajectory()
         t2.add_parameter("n", 1)
         t2.explore(hpcpet.sample.uniform({"n": (1, 3)}, n=4, seed=1))
+
+
+def test_sobol_warns_unless_n_is_a_power_of_two():
+    import warnings
+
+    with pytest.warns(UserWarning, match="power of 2"):
+        hpcpet.sample.sobol({"x": (0, 1)}, n=10, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hpcpet.sample.sobol({"x": (0, 1)}, n=16, seed=1)

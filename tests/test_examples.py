@@ -19,7 +19,7 @@ def _example(name):
 
 def test_every_example_is_covered():
     assert sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py")) == \
-        ["api_script.py", "logistic.py", "oscillator.py", "product.py"]
+        ["api_script.py", "ask_tell.py", "genetic.py", "logistic.py", "oscillator.py", "product.py"]
 
 
 def test_product(tmp_path):
@@ -125,3 +125,58 @@ def test_readme_60_second_example_runs_as_written(tmp_path):
         noise = t.get_from_runs("some_group.z") - np.array([5.0, 10.0, 20.0, 10.0, 20.0, 40.0])
         assert int(t.h5.attrs["seed"]) == 1
     assert np.allclose(noise, [0.1 * np.random.default_rng(run_seed(1, i)).normal() for i in range(6)])
+
+
+#: the generation loop (Environment.run(fn, next_runs=...), study.select, get_from_runs(runs=))
+#: is storage's side of issue 12; these examples are written against its documented API
+NEEDS_GENERATIONS = pytest.mark.xfail(strict=True, reason="needs the generation loop of run (next_runs)")
+
+
+def _next_runs_of(name):
+    from hpcpet.experiment import load_experiment
+
+    return load_experiment(_example(name))
+
+
+def test_genetic_breeding_is_deterministic_and_stays_in_bounds():
+    """The GA's breeding step alone (numpy only): same generator, same children; within the box."""
+    ga = _next_runs_of("genetic.py").module
+    rng = np.random.default_rng(0)
+    genes = rng.uniform(-5, 5, size=(40, 2))
+    fitness = -((genes[:, 0] - 1) ** 2 + (genes[:, 1] + 2) ** 2)
+    a = ga.breed(genes, fitness, np.random.default_rng([1, 3]))
+    b = ga.breed(genes, fitness, np.random.default_rng([1, 3]))
+    assert np.array_equal(a, b) and a.shape == (40, 2)
+    assert (a >= -5).all() and (a <= 5).all()
+    # selection pressure: children are on average fitter than their parents' generation
+    child_fitness = -((a[:, 0] - 1) ** 2 + (a[:, 1] + 2) ** 2)
+    assert child_fitness.mean() > fitness.mean()
+
+
+@NEEDS_GENERATIONS
+def test_genetic(tmp_path):
+    out = tmp_path / "ga.h5"
+    proc = subprocess.run([sys.executable, _example("genetic.py"), "-o", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    with hpcpet.load(str(out)) as t:
+        assert t.generations == 15 and len(t) == 15 * 40 and t.completed.all()
+        first, last = t.select("generation == 0"), t.select("generation == 14")
+        f = t.get_from_runs("fitness")
+        assert f[last].mean() > f[first].mean()
+        best = int(np.argmax(f))
+        assert abs(t.explored["x"][best] - 1) < 0.3 and abs(t.explored["y"][best] + 2) < 0.3
+
+
+@NEEDS_GENERATIONS
+def test_ask_tell_with_optuna(tmp_path):
+    pytest.importorskip("optuna")
+    out = tmp_path / "tpe.h5"
+    proc = subprocess.run([sys.executable, _example("ask_tell.py"), "-o", str(out), "--quiet",
+                           "--backend", "pool", "--ncores", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    with hpcpet.load(str(out)) as t:
+        assert t.generations == 8 and len(t) == 8 * 16 and t.completed.all()
+        loss = t.get_from_runs("loss")
+        assert loss[t.select("generation >= 6")].min() < loss[t.select("generation == 0")].min()

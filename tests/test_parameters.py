@@ -169,3 +169,20 @@ def test_add_result_on_the_master_after_the_runs_names_load_append(tmp_path):
     with pytest.raises(HpcpetError, match=r'hpcpet.load\(path, mode="a"\)'):
         traj.add_result("after", 2)
     assert "after" not in traj.global_results
+
+
+@pytest.mark.parametrize("default,values,words", [
+    ("1", "[0.5, 1.5]", ["'p' is int", "0.5", "float"]),
+    ("0.5", "['a', 'b']", ["'p' is float", "'a'", "str"]),
+])
+def test_wrong_explored_type_through_the_cli_is_one_line(tmp_path, default, values, words):
+    exp = tmp_path / "exp.py"
+    exp.write_text(f"def build(traj):\n    traj.add_parameter('p', {default})\n"
+                   f"    traj.explore({{'p': {values}}})\n"
+                   "def run(traj):\n    pass\n")
+    out = tmp_path / "o.h5"
+    proc = hpcpet_cli("run", exp, "-o", out, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("hpcpet: error:")]
+    assert len(errors) == 1 and all(w in errors[0] for w in words), proc.stderr
+    assert not out.exists()

@@ -146,8 +146,10 @@ class Parameter:
         want = self.type
         if isinstance(value, str) and want != "str":
             value = _parse_text(self, value)
-        if value is None or self.default is None:
+        if self.default is None:  # a parameter of any type
             return None if value is None else check_value(self.name, value)
+        if value is None:
+            raise HpcpetError(f"preset {self.name}=None: parameter {self.name!r} is {self.describe()}")
         value = check_value(self.name, value)
         col = np.asarray(value)[None]
         got = TYPE_OF_KIND.get(col.dtype.kind, str(col.dtype))

@@ -1,4 +1,10 @@
-"""The trajectory: a tree of parameters, an exploration, and the current run's results."""
+"""The trajectory: a tree of parameters, an exploration, and the current run's results.
+
+Invariants: every explored value has its parameter's type (checked, and
+widened, by :meth:`Trajectory.explore` and :meth:`Trajectory.expand`); once
+the trajectory is frozen its parameters never change and its exploration
+only grows, by whole segments appended after the existing runs.
+"""
 from __future__ import annotations
 
 from typing import Any, Iterator, Mapping, Sequence

@@ -100,6 +100,8 @@ def test_environment_presets(tmp_path):
     ({"x": [1.0, 2.0]}, "'x' is float"),
     ({"v": 1.0}, "'v' is float array"),
     ({"v": "[[1, 2]]"}, "'v' is float array"),
+    ({"k": None}, "k=None"),
+    ({"k": "None"}, "k=None"),
 ])
 def test_environment_presets_checked(tmp_path, presets, match):
     with pytest.raises(HpcpetError, match=match):

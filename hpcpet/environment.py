@@ -149,7 +149,9 @@ class Environment:
     seed : int, optional
         The study's base seed (``0 .. 2**63 - 1``), from which every run's
         ``traj.seed`` derives; random when not given (and the trajectory's own
-        ``base_seed`` is unset). Recorded in the file's metadata as ``seed``.
+        ``base_seed`` is unset), except with ``part``: then derived from the
+        exploration's fingerprint, so that all parts agree. Recorded in the
+        file's metadata as ``seed``.
     presets : mapping of str to value, optional
         Parameter defaults to override (see :meth:`Trajectory.preset`); text is
         read as the parameter's type. Recorded in the metadata as ``presets`` (JSON).
@@ -197,9 +199,10 @@ class Environment:
         traj = self.trajectory
         traj.freeze()
         if traj.base_seed is None:
-            from .seeds import new_base_seed
+            from .seeds import new_base_seed, seed_of_exploration
 
-            traj.base_seed = new_base_seed()
+            # the parts of one exploration must agree without talking: a seed derived from it
+            traj.base_seed = new_base_seed() if self.part is None else seed_of_exploration(traj.exploration)
         exp = self.experiment
         meta = {"experiment_path": exp.path if exp else "",
                 "experiment_hash": exp.source_hash if exp else "",

@@ -30,6 +30,11 @@ def new_base_seed() -> int:
     return secrets.randbits(63)
 
 
+def seed_of_exploration(exploration) -> int:
+    """A base seed that is a function of the exploration only (for parts run without a seed)."""
+    return int(exploration.fingerprint(), 16) >> 1
+
+
 def run_seed(base: int, index: int) -> int:
     """The seed of run ``index`` in a study of base seed ``base`` (a 64-bit unsigned int).
 

@@ -129,6 +129,15 @@ def test_resume_keeps_the_recorded_seed(tmp_path):
     assert np.array_equal(seeds2, _expected(base, 40))
 
 
+def test_parts_without_a_seed_agree_on_one(tmp_path):
+    for part in ("1/2", "2/2"):
+        hpcpet_cli("run", SEEDED, "-o", tmp_path / f"p{part[0]}.h5", "--quiet", "--part", part)
+    hpcpet_cli("merge", tmp_path / "p1.h5", tmp_path / "p2.h5", "-o", tmp_path / "m.h5")
+    bases = [_seeds(tmp_path / f)[0] for f in ("p1.h5", "p2.h5", "m.h5")]
+    assert bases[0] == bases[1] == bases[2]
+    assert np.array_equal(_seeds(tmp_path / "m.h5")[1], _expected(bases[0], 40))
+
+
 def test_random_base_seed_is_recorded_and_differs(tmp_path):
     bases = []
     for k in range(2):

@@ -3,7 +3,8 @@
 ``select("x > 0.5 and generation == 3", arrays)`` evaluates the expression
 element-wise over numpy arrays (one entry per run) and returns the indices
 of the runs where it holds. Only a small, safe part of Python is accepted:
-numbers, strings, names of the given arrays, arithmetic (``+ - * / // % **``,
+numbers, strings, names of the given arrays (dotted names such as
+``neuron.tau`` too: they are looked up whole, never as attributes), arithmetic (``+ - * / // % **``,
 unary ``-``/``+``), comparisons (chained too, ``0 < x <= 1``), ``and``,
 ``or``, ``not`` and parentheses. Nothing is called, imported or looked up
 as an attribute; anything else is a one-line :class:`SelectionError`.
@@ -45,7 +46,11 @@ def parse(expr: str) -> ast.Expression:
     except SyntaxError as exc:
         raise SelectionError(f"syntax error in selection {_quote(expr)}: {exc.msg}"
                              + (f" at column {exc.offset}" if exc.offset else "")) from None
+    dotted = {id(n) for n in ast.walk(tree) if _dotted_name(n)}
+    inner = {id(n.value) for n in ast.walk(tree) if id(n) in dotted and isinstance(n, ast.Attribute)}
     for node in ast.walk(tree):
+        if id(node) in dotted or id(node) in inner:
+            continue
         if isinstance(node, (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.Not, ast.Compare,
                              ast.BinOp, ast.UnaryOp, ast.Name, ast.Load)):
             continue
@@ -58,9 +63,34 @@ def parse(expr: str) -> ast.Expression:
     return tree
 
 
+def _dotted_name(node: ast.AST) -> str | None:
+    """``a.b.c`` of an Attribute chain ending in a Name (or a Name's id), else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+def _names(tree: ast.AST) -> list[str]:
+    """The (dotted) names used, outermost first, each once."""
+    found: dict[str, None] = {}
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        name = _dotted_name(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        if name is not None:
+            found.setdefault(name)
+            skip.update(id(n) for n in ast.walk(node))
+    return list(found)
+
+
 def names_in(expr: str) -> set[str]:
     """The names an expression uses (so a caller can load only those arrays)."""
-    return {n.id for n in ast.walk(parse(expr)) if isinstance(n, ast.Name)}
+    return set(_names(parse(expr)))
 
 
 def select(expr: str, arrays: Mapping[str, Any], n_runs: int | None = None) -> np.ndarray:
@@ -88,13 +118,12 @@ def select(expr: str, arrays: Mapping[str, Any], n_runs: int | None = None) -> n
     """
     tree = parse(expr)
     used: dict[str, np.ndarray] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id not in used:
-            if node.id not in arrays:
-                known = ", ".join(sorted(arrays)) or "none"
-                raise SelectionError(f"selection {_quote(expr)}: unknown name {node.id!r} (known: {known})")
-            value = arrays[node.id]
-            used[node.id] = np.asarray(value() if callable(value) else value)
+    for name in _names(tree):
+        if name not in arrays:
+            known = ", ".join(sorted(arrays)) or "none"
+            raise SelectionError(f"selection {_quote(expr)}: unknown name {name!r} (known: {known})")
+        value = arrays[name]
+        used[name] = np.asarray(value() if callable(value) else value)
     lengths = {k: len(v) for k, v in used.items() if v.ndim >= 1}
     if n_runs is None:
         n_runs = next(iter(lengths.values()), None)
@@ -118,8 +147,8 @@ def select(expr: str, arrays: Mapping[str, Any], n_runs: int | None = None) -> n
 def _eval(node: ast.AST, used: Mapping[str, np.ndarray], expr: str) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
-    if isinstance(node, ast.Name):
-        return used[node.id]
+    if isinstance(node, (ast.Name, ast.Attribute)) and _dotted_name(node) is not None:
+        return used[_dotted_name(node)]
     if isinstance(node, ast.UnaryOp):
         value = _eval(node.operand, used, expr)
         if isinstance(node.op, ast.Not):

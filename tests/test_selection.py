@@ -51,7 +51,7 @@ def test_random_expressions_match_python(threshold, gen, op, bool_op):
     ("x > > 1", ["syntax error", "column 5"]),
     ("y > 1", ["unknown name 'y'", "known: f, generation, index, s, x"]),
     ("__import__('os').system('echo hi') == 0", ["function call"]),
-    ("x.real > 0", ["attribute access"]),
+    ("x.real > 0", ["unknown name 'x.real'"]),
     ("x[0] > 1", ["indexing"]),
     ("x > 1 if x else 2", ["if/else"]),
     ("x in (1, 2)", ["'in'"]),
@@ -106,7 +106,13 @@ def test_arrays_must_be_one_scalar_per_run():
         select("1 == 1", {})
 
 
-def test_a_dotted_result_name_is_attribute_access():
-    # dotted names (group.z) cannot be written bare; the caller maps them (e.g. to group_z)
+def test_dotted_names_are_looked_up_whole_never_as_attributes():
+    arrays = {"neuron.tau": x * 10, "group.sub.z": index, "x": x}
+    assert select("neuron.tau > 5 and group.sub.z % 2 == 0", arrays).tolist() == \
+        np.flatnonzero((x * 10 > 5) & (index % 2 == 0)).tolist()
+    assert names_in("neuron.tau > 5 or x < group.sub.z") == {"neuron.tau", "x", "group.sub.z"}
+    for expr in ("x.real > 0", "x.__class__ == 1", "neuron > 1", "neuron.tau.__class__ == 1"):
+        with pytest.raises(SelectionError, match="unknown name"):
+            select(expr, arrays)
     with pytest.raises(SelectionError, match="attribute access"):
-        select("group.z > 1", {"group": x})
+        select("(x + 1).real > 0", arrays)  # an attribute of a value, not a name

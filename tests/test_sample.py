@@ -116,3 +116,18 @@ def test_sobol_warns_unless_n_is_a_power_of_two():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         hpcpet.sample.sobol({"x": (0, 1)}, n=16, seed=1)
+
+
+def test_resume_refuses_an_unseeded_sample_that_changed(tmp_path):
+    exp = tmp_path / "unseeded.py"
+    exp.write_text("import os, hpcpet\n"
+                   "def build(traj):\n    traj.add_parameter('x', 0.0)\n"
+                   "    traj.explore(hpcpet.sample.uniform({'x': (0, 1)}, n=5))\n"
+                   "def run(traj):\n    if os.environ.get('FAIL'):\n        raise ValueError('x')\n"
+                   "    traj.add_result('y', traj.x)\n")
+    from conftest import hpcpet_cli
+
+    out = tmp_path / "u.h5"
+    hpcpet_cli("run", exp, "-o", out, "--quiet", env={"FAIL": "1"})
+    proc = hpcpet_cli("resume", out, "--retry-failed", check=False)
+    assert proc.returncode == 2 and "differs" in proc.stderr, proc.stderr

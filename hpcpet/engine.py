@@ -124,7 +124,7 @@ class Worker:
 
         def failed(k: int, exc: Exception) -> bool:
             status[k] = FAILED
-            errors[start + k] = "".join(traceback.format_exception(exc))
+            errors[start + k] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             traj.end_run(k, failed=True)
             if self.frozen.fail_fast:
                 status[k + 1:] = PENDING

@@ -146,14 +146,30 @@ class Environment:
     part : tuple of int, optional
         ``(K, N)``: run only the K-th (1-based) of N contiguous slices of the
         exploration (see :mod:`hpcpet.parts`; merge part files with ``merge``).
+    seed : int, optional
+        The study's base seed (``0 .. 2**63 - 1``), from which every run's
+        ``traj.seed`` derives; random when not given (and the trajectory's own
+        ``base_seed`` is unset), except with ``part``: then derived from the
+        exploration's fingerprint, so that all parts agree. Recorded in the
+        file's metadata as ``seed``.
+    presets : mapping of str to value, optional
+        Parameter defaults to override (see :meth:`Trajectory.preset`); text is
+        read as the parameter's type. Recorded in the metadata as ``presets`` (JSON).
     """
 
     def __init__(self, trajectory: Trajectory, filename: str, *, backend: str | Backend = "serial",
                  ncores: int | None = None, set_size: int = 1000, overwrite: bool = False,
                  progress: str = "auto", fail_fast: bool = False, batch_size: int | None = None,
-                 experiment: Experiment | None = None, part: tuple[int, int] | None = None):
+                 experiment: Experiment | None = None, part: tuple[int, int] | None = None,
+                 seed: int | None = None, presets: dict[str, Any] | None = None):
         if batch_size is not None and batch_size < 1:
             raise HpcpetError(f"batch size must be >= 1, got {batch_size}")
+        if seed is not None:
+            from .seeds import check_base_seed
+
+            trajectory.base_seed = check_base_seed(seed)
+        for name, value in (presets or {}).items():
+            trajectory.preset(name, value)
         self.trajectory = trajectory
         self.filename = filename
         self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores)
@@ -182,11 +198,16 @@ class Environment:
             return None
         traj = self.trajectory
         traj.freeze()
+        if traj.base_seed is None:
+            from .seeds import new_base_seed, seed_of_exploration
+
+            # the parts of one exploration must agree without talking: a seed derived from it
+            traj.base_seed = new_base_seed() if self.part is None else seed_of_exploration(traj.exploration)
         exp = self.experiment
         meta = {"experiment_path": exp.path if exp else "",
                 "experiment_hash": exp.source_hash if exp else "",
                 "function": getattr(function, "__qualname__", repr(function)),
-                "backend": self.backend.name}
+                "backend": self.backend.name, **study_metadata(traj)}
         lo, hi = 0, len(traj.exploration)
         if self.part is not None:
             from .parts import part_metadata
@@ -261,6 +282,8 @@ class Environment:
         make = writer if callable(writer) else None
         set_size = self.set_size if make else writer.set_size
         writer = None if make else writer
+        if writer is not None:  # resuming: the runs see the seed and presets of the first session
+            _restore_recorded(frozen.trajectory, writer.h5.attrs)
         source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size)
         progress = Progress(source.total, self.progress)
         ran = 0
@@ -325,6 +348,38 @@ class Environment:
         if self.fail_fast and c["failed"]:
             raise HpcpetError(f"a run failed (--fail-fast); {summary}")
         return summary
+
+
+def study_metadata(traj: Trajectory) -> dict[str, Any]:
+    """What the file records of the study's set-up: base seed, presets, how the runs were made.
+
+    ``seed`` (int), ``presets`` (JSON object of name -> value as given) and
+    ``exploration_segments`` (JSON list, one :meth:`Segment.describe` per segment:
+    kind, names, shape, groups, generation, runs, origin).
+    """
+    import json
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        return v if isinstance(v, (bool, int, float, str, list, dict, type(None))) else repr(v)
+
+    return {"seed": traj.base_seed,
+            "presets": json.dumps({n: plain(v) for n, v in traj.presets.items()}),
+            "exploration_segments": json.dumps(traj.exploration.describe(), default=plain)}
+
+
+def _restore_recorded(traj: Trajectory, attrs: Any) -> None:
+    """Give ``traj`` the base seed and presets recorded by :func:`study_metadata`."""
+    import json
+
+    seed = attrs.get("seed")
+    presets = attrs.get("presets")
+    if isinstance(presets, bytes):
+        presets = presets.decode()
+    traj.restore(int(seed) if seed is not None else None, json.loads(presets) if presets else {})
 
 
 class _WriteFailed(Exception):

@@ -38,7 +38,7 @@ class BatchResult:
     info : dict
         Per-run facts, name -> numpy array with one entry per run:
         ``duration`` (float64 s), ``start`` (float64 unix s), ``host``
-        (fixed bytes), ``worker`` (int32), ``attempts`` (uint16) and, with
+        (str), ``worker`` (int32), ``attempts`` (uint16) and, with
         ``--capture``, ``output`` (object array of str, the last 4 kB of the
         run's stdout and stderr). Runs not started have NaN duration and start.
         An array whose entries are all equal travels between processes as one

@@ -307,10 +307,6 @@ def _captured(fn: Callable, capture: _Capture, ends: list, start: list) -> Calla
     return captured_run
 
 
-def _fixed_bytes(text: str) -> bytes:
-    return text.encode("utf-8", "replace")
-
-
 class Worker:
     """Runs batches with a frozen input; one per process.
 
@@ -329,7 +325,7 @@ class Worker:
         self.view = RunView(frozen.trajectory)
         self.exploration = frozen.trajectory.exploration
         self.worker_id = worker_id
-        self.host = _fixed_bytes(socket.gethostname())
+        self.host = socket.gethostname()
         self.board = board or RunBoard(capacity=0)
         self.capture = _Capture() if frozen.capture else None
         self._ends: list = []
@@ -453,7 +449,7 @@ class Worker:
             begun = np.full(n, np.nan)
             begun[:ran] = unix0 + (m[:ran] - perf0)
         return {"duration": duration, "start": begun,
-                "host": np.full(n, self.host, dtype=f"S{max(1, len(self.host))}"),
+                "host": np.full(n, self.host, dtype=f"U{max(1, len(self.host))}"),
                 "worker": np.full(n, self.worker_id, np.int32),
                 "attempts": np.ones(n, np.uint16)}
 
@@ -503,12 +499,13 @@ def _encode_column(name: str, vals: list, status: np.ndarray, errors: dict[int, 
     return None
 
 
-def failed_batch(batch: range, error: str, worker_id: int = 0, host: bytes = b"",
+def failed_batch(batch: range, error: str, worker_id: int = 0, host: str = "",
                  info: dict | None = None) -> BatchResult:
     """A result in which every run of ``batch`` failed with ``error`` (e.g. its worker died)."""
     n = len(batch)
+    host = host or socket.gethostname()
     base = {"duration": np.full(n, np.nan), "start": np.full(n, np.nan),
-            "host": np.full(n, host, dtype=f"S{max(1, len(host))}"),
+            "host": np.full(n, host, dtype=f"U{max(1, len(host))}"),
             "worker": np.full(n, worker_id, np.int32), "attempts": np.ones(n, np.uint16)}
     base.update(info or {})
     return BatchResult(batch.start, batch.stop, np.full(n, FAILED, np.uint8), {},

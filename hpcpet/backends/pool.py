@@ -265,7 +265,7 @@ class PoolBackend(Backend):
         slot.conn.close()
         if held:
             (batch, careful), rest = held[0], held[1:]
-            host = socket.gethostname().encode()
+            host = socket.gethostname()
             if cur is not None and following == batch:
                 i = cur[0]
                 text = why if slot.killed_for else f"HpcpetError: {why} in run {i}"

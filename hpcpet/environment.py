@@ -298,7 +298,7 @@ class Environment:
         set_size = self.set_size if make else writer.set_size
         writer = None if make else writer
         if writer is not None:  # resuming: the runs see the seed and presets of the first session
-            _restore_recorded(frozen.trajectory, writer.h5.attrs)
+            _restore_recorded(frozen.trajectory, writer.attrs)
         source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size,
                              retries=self.retries)
         frozen.run_timeout = frozen.run_timeout or self.run_timeout

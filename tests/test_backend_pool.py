@@ -109,7 +109,7 @@ def open_files(pid: int) -> list[str]:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
-def test_sigkill_of_a_worker_during_resume_and_workers_never_hold_the_file(tmp_path):
+def test_sigkill_of_a_worker_during_resume(tmp_path):
     _, out = hostile(tmp_path, "fail")  # run 7 fails; resume --retry-failed then runs it alone
     pidfile = tmp_path / "pid"
     env = dict(os.environ, HOSTILE_MODE="wait", HOSTILE_AT="7", HOSTILE_N="40", HOSTILE_PIDFILE=str(pidfile))
@@ -118,9 +118,7 @@ def test_sigkill_of_a_worker_during_resume_and_workers_never_hold_the_file(tmp_p
                          text=True)
     try:
         pid = wait_for(pidfile)
-        # resume holds the file open while workers are forked: they must not inherit it
-        assert os.path.realpath(out) in open_files(p.pid)
-        assert not [f for f in open_files(pid) if f.endswith(".h5")], open_files(pid)
+        assert not [f for f in open_files(pid) if ".h5" in f], open_files(pid)  # nor any storage file
         os.kill(pid, signal.SIGKILL)
         _, err = p.communicate(timeout=60)
     finally:
@@ -156,3 +154,40 @@ def test_stopped_worker_then_sigterm_ends_and_resume_completes(tmp_path):
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     hpcpet_cli("resume", out, "--backend", "pool", "--ncores", "2", "--quiet", env=env)
     assert_only_failed(str(out), {})
+
+
+def _h5_descriptors(traj):
+    """In a run: how many of this worker's descriptors point to the file the master holds open."""
+    fds = "/proc/self/fd"
+    links = []
+    for fd in os.listdir(fds):
+        try:
+            links.append(os.readlink(os.path.join(fds, fd)))
+        except OSError:
+            pass
+    traj.add_result("held", sum(link == traj.held_path for link in links))
+    traj.add_result("pid", os.getpid())
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_forked_workers_never_inherit_an_open_hdf5_file(tmp_path):
+    """The master holds an HDF5 file open (h5py) when the pool forks: no worker keeps it."""
+    import h5py
+
+    held = tmp_path / "held.h5"
+    with h5py.File(held, "w") as h5:
+        h5["x"] = 1
+        traj = hpcpet.Trajectory()
+        traj.add_parameter("x", 0)
+        traj.add_parameter("held_path", os.path.realpath(held))
+        traj.explore({"x": list(range(20))})
+        own = [f for f in open_files(os.getpid()) if f == os.path.realpath(held)]
+        assert own  # the master does hold it
+        hpcpet.Environment(traj, str(tmp_path / "out.h5"), backend="pool", ncores=2, progress="quiet",
+                           batch_size=2).run(_h5_descriptors)
+        h5["y"] = 2  # the master's handle still works
+    with hpcpet.load(str(tmp_path / "out.h5")) as t:
+        assert t.completed.all() and len(set(t.get_from_runs("pid").tolist())) == 2
+        assert t.get_from_runs("held").tolist() == [0] * 20
+    with h5py.File(held, "r") as h5:
+        assert h5["x"][()] == 1 and h5["y"][()] == 2

@@ -112,6 +112,7 @@ class _Slot:
     board: RunBoard
     held: deque = field(default_factory=deque)  # (range, careful) sent and not yet answered; [0] runs
     killed_for: str | None = None  # why the master killed it, if it did
+    stuck: tuple | None = None  # (run, start) the master killed it for
 
 
 def death_text(exitcode: int | None) -> str:
@@ -238,6 +239,7 @@ class PoolBackend(Backend):
         for slot in self._slots:
             cur = slot.board.current()
             if slot.held and cur is not None and now - cur[1] > limit and slot.killed_for is None:
+                slot.stuck = cur
                 slot.killed_for = (f"RunTimeout: timeout after {self._timeout:g} s; the run did not return "
                                    f"to Python within {HARD_KILL_GRACE:g} s more (stuck in C code?), so its "
                                    "worker process was replaced")
@@ -259,7 +261,7 @@ class PoolBackend(Backend):
         _kill(slot.process)  # what its runs started (os.system's shell) must not outlive it
         why = slot.killed_for or death_text(slot.process.exitcode)
         self.deaths.append((slot.id, why))
-        cur, following = slot.board.current(), slot.board.batch()
+        cur, following = slot.stuck or slot.board.current(), slot.board.batch()
         held = list(slot.held)
         slot.held.clear()
         slot.conn.close()

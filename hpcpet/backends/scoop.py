@@ -203,7 +203,7 @@ class ScoopBackend(Backend):
         self.resubmitted = 0
         self._stale: set = set()
         self._timeout: float | None = None
-        self._killed: dict[int, str] = {}  # pid -> why the origin killed it
+        self._killed: dict[int, tuple] = {}  # pid -> (its stuck run, why) when the origin killed it
 
     @property
     def workers(self) -> int:
@@ -332,6 +332,8 @@ class ScoopBackend(Backend):
         """Worker ``pid`` died: fail the run it was in and hand the rest of its batch out again."""
         batch, cur, fault = _read_board(self.key, pid)
         why = self._killed.pop(pid, "")
+        if why:  # the origin killed it for a stuck run: that run, whatever the board shows now
+            cur, why = why
         if not why:
             sig = _SIGNAL_OF.get(fault)
             why = (f"worker died (signal {sig}, {fault})" if sig else
@@ -362,9 +364,9 @@ class ScoopBackend(Backend):
         for pid in alive:
             _, cur, _ = _read_board(self.key, pid)
             if cur is not None and now - cur[1] > self._timeout + HARD_KILL_GRACE and pid not in self._killed:
-                self._killed[pid] = (f"RunTimeout: timeout after {self._timeout:g} s; the run did not return "
-                                     f"to Python within {HARD_KILL_GRACE:g} s more (stuck in C code?), so its "
-                                     "SCOOP worker was killed")
+                self._killed[pid] = (cur, f"RunTimeout: timeout after {self._timeout:g} s; the run did not "
+                                          f"return to Python within {HARD_KILL_GRACE:g} s more (stuck in C "
+                                          "code?), so its SCOOP worker was killed")
                 _kill_tree(pid)
 
     def serve(self) -> None:
@@ -405,7 +407,7 @@ def _kill_tree(pid: int) -> None:
         import psutil
 
         proc = psutil.Process(pid)
-        for p in [*proc.children(recursive=True), proc]:
+        for p in [proc, *proc.children(recursive=True)]:  # the worker first: it must not go on
             try:
                 p.kill()
             except psutil.Error:

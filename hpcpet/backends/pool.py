@@ -91,6 +91,9 @@ def _serve(conn, frozen: FrozenInput, worker_id: int, raw, capacity: int, master
             return
         if msg is None:
             return
+        if msg[0] == "extend":  # a new generation's exploration segments (between generations)
+            worker.extend(msg[1], msg[2])
+            continue
         start, stop, careful = msg
         result = worker.run_batch(range(start, stop), careful)
         try:
@@ -201,6 +204,18 @@ class PoolBackend(Backend):
                     batch, careful = source.next(), False
                 if batch is None or not self._send(slot, batch, careful):
                     break
+
+    def extend(self, segments: list, total: int) -> None:
+        """Send a new generation's exploration segments to each worker once (between generations).
+
+        A pipe keeps its order, so every worker has them before its next
+        batch; a worker started later forks from the master's grown trajectory.
+        """
+        for slot in self._slots:
+            try:
+                slot.conn.send(("extend", segments, total))
+            except OSError:  # it died: its replacement starts with the grown trajectory
+                pass
 
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         self._fill(source)

@@ -302,3 +302,17 @@ def test_scoop_stopped_worker_then_sigterm_to_the_origin_ends_and_resume_complet
     assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
     hpcpet_cli("resume", out, "--backend", "scoop", "--ncores", "2", "--quiet", env=env)
     assert_only_failed(out, {})
+
+
+@pytest.mark.parametrize("backend", ["serial", "pool"])
+def test_run_info_and_output_reach_the_file(tmp_path, backend):
+    out = tmp_path / "out.h5"
+    run_hostile(backend, out, "--capture", "--retries", "1", HOSTILE_PRINT="1", HOSTILE_N="6",
+                HOSTILE_MODE="fail", HOSTILE_AT="4", HOSTILE_MARKER=str(tmp_path / "once"))
+    with hpcpet.load(str(out)) as t:
+        info = t.run_info
+        assert {"duration", "start", "host", "worker", "attempts"} <= set(info)
+        assert info["attempts"].tolist() == [1, 1, 1, 1, 2, 1]  # run 4 failed once, then succeeded
+        assert (info["duration"] >= 0.02).all() and set(info["host"].tolist()) == {socket.gethostname()}
+        for i in range(6):
+            assert sorted(t.run(i).output.splitlines()) == [f"C says {i}", f"python says {i}"]

@@ -86,12 +86,12 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
             pieces, expl, lo, n_runs = seg.extension
             write_pieces(h5, pieces)
             if isinstance(expl, dict):  # compaction: the explored columns of the merged segments
-                from .explorations import h5able
+                from .explorations import create_column
 
                 for name, col in expl.items():
-                    h5.create_dataset(L.EXPLORED + "/" + L.name_to_path(name), data=h5able(col),
-                                      chunks=(max(1, min(len(col), 65536)),) + col.shape[1:],
-                                      compression="gzip", compression_opts=1, shuffle=True)
+                    create_column(h5, L.EXPLORED + "/" + L.name_to_path(name), col,
+                                  chunks=(max(1, min(len(col), 65536)),) + col.shape[1:],
+                                  compression="gzip", compression_opts=1, shuffle=True)
             else:
                 write_explored(h5, expl, lo, n_runs)
             a["first_run"], a["n_runs"] = lo, n_runs

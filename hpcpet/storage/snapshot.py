@@ -118,10 +118,12 @@ class Snapshot:
 
     def explored(self, name: str) -> np.ndarray:
         """The explored values of parameter ``name`` for every run."""
+        from .explorations import read_column
+
         p = L.name_to_path(name)
-        parts = [self.h5[L.EXPLORED][p][()]]
-        parts += [s.h5[L.EXPLORED][p][()] for s in self.segments if L.EXPLORED in s.h5]
-        return _text_array(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        parts = [read_column(self.h5[L.EXPLORED][p])]
+        parts += [read_column(s.h5[L.EXPLORED][p]) for s in self.segments if L.EXPLORED in s.h5]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def pieces(self) -> list[dict]:
         """The description of every exploration segment (kind, names, shape, groups, generation, runs)."""

@@ -517,11 +517,11 @@ def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
     grown = [s for s in segs if L.EXPLORED in s.h5]
     if grown:  # the merged segments added generations: keep them, in order
         from .explorations import read_pieces
-        from .snapshot import _text_array
+        from .explorations import read_column
 
         pieces = [p for s in grown for p in read_pieces(s.h5)]
         names = pieces[0].names
-        cols = {n: _text_array(np.concatenate([s.h5[L.EXPLORED][L.name_to_path(n)][()] for s in grown]))
+        cols = {n: np.concatenate([read_column(s.h5[L.EXPLORED][L.name_to_path(n)]) for s in grown])
                 for n in names}
         data.extension = (pieces, cols, int(grown[0].h5.attrs["first_run"]), int(grown[-1].h5.attrs["n_runs"]))
     for s in segs:

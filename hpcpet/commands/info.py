@@ -65,6 +65,7 @@ def main(args) -> int:
                 line += f"  # {comments[name]}"
             print(line)
         print(f"exploration: {traj.exploration_kind} {' x '.join(map(str, traj.shape))}")
+        _print_study(traj, m)
         print("results:")
         results = traj.results
         if not results:
@@ -80,6 +81,29 @@ def main(args) -> int:
                 text = repr(value.tolist() if hasattr(value, "tolist") else value)
                 print(f"  {name} = {text if len(text) <= 60 else text[:57] + '...'}")
     return 0
+
+
+def _print_study(traj, m: dict) -> None:
+    """Seed, presets, generations and where each exploration segment came from."""
+    import json
+
+    if m.get("seed") is not None:
+        print(f"seed:        {m['seed']}")
+    presets = json.loads(m["presets"]) if m.get("presets") else {}
+    if presets:
+        print("presets:     " + ", ".join(f"{k}={v!r}" for k, v in presets.items()))
+    if not hasattr(traj, "generations"):
+        return  # a format 1 file
+    pieces = traj._snap.pieces()
+    if len(pieces) > 1 or any(p.get("origin") for p in pieces):
+        print(f"generations: {traj.generations} ({len(pieces)} exploration segments)")
+        for p in pieces[:8]:
+            origin = p.get("origin") or {}
+            made = (f"  {origin.get('sampler')} seed {origin.get('seed')} bounds {origin.get('bounds')}"
+                    if origin else "")
+            print(f"  generation {p['generation']}: {p['kind']} {p['runs']} runs{made}")
+        if len(pieces) > 8:
+            print(f"  ... {len(pieces) - 8} more segments")
 
 
 def _print_writer(traj) -> None:

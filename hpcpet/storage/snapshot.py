@@ -234,6 +234,11 @@ class Snapshot:
                 if len(k) == 0:
                     continue
                 k = int(k[-1])
+            if idx is None:  # the consolidated file: read just this run's row
+                if k >= len(g[p][L.OFFSETS if L.OFFSETS in g[p] else L.DATA]) - (1 if L.OFFSETS in g[p] else 0):
+                    continue
+                value = _one_row(g[p], k) if _present(g[p], k) else value
+                continue
             rows = Rows.read(g[p])
             if rows.has()[k]:
                 value = rows.value(k)
@@ -242,6 +247,29 @@ class Snapshot:
     def globals_groups(self) -> list[h5py.Group]:
         """The ``globals`` groups of the file and the segments, oldest first."""
         return [g for _, g in self._groups(L.GLOBALS)]
+
+
+def _present(g: h5py.Group, k: int) -> bool:
+    return bool(g[L.PRESENT][k]) if L.PRESENT in g else True
+
+
+def _one_row(g: h5py.Group, k: int) -> Any:
+    """Row ``k`` of a result group, reading only that row."""
+    from ..kinds import FIXED, RAGGED
+    from .rows import decode_bytes
+
+    t = read_type(g)
+    if t.kind == FIXED:
+        v = g[L.DATA][k]
+        return v[()] if np.ndim(v) == 0 else v
+    lo, hi = (int(x) for x in g[L.OFFSETS][k:k + 2])
+    raw = g[L.VALUES][lo:hi]
+    if t.kind == RAGGED:
+        if L.SHAPES not in g:
+            return raw
+        shaped = raw.reshape(L.row_shape(g[L.SHAPES][k]))
+        return shaped[()] if shaped.ndim == 0 else shaped
+    return decode_bytes(raw.tobytes(), t.kind)
 
 
 def _text_array(arr: np.ndarray) -> np.ndarray:

@@ -79,6 +79,9 @@ class Writer:
         if checkpoint_seconds is None:  # HPCPET_CHECKPOINT_SECONDS, default 1
             checkpoint_seconds = float(os.environ.get("HPCPET_CHECKPOINT_SECONDS", "1"))
         self.checkpoint_seconds = checkpoint_seconds
+        #: results held before they are committed (HPCPET_CHECKPOINT_MB, default 8): the writer's memory bound
+        self.checkpoint_bytes = float(os.environ.get("HPCPET_CHECKPOINT_MB", "8")) * (1 << 20)
+        self._pending_bytes = 0
         self._pending: list[BatchResult] = []
         self._seen = np.zeros(self.n_runs, bool)  # runs taken by this writer
         self._new_attrs: dict[str, Any] = {}
@@ -379,7 +382,9 @@ class Writer:
         for name, comment in result.comments.items():
             if comment and not self.comments.get(name):
                 self.comments[name] = comment
-        if time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds:
+        self._pending_bytes += _nbytes(result)
+        if (time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
+                or self._pending_bytes >= self.checkpoint_bytes):
             self.checkpoint()
 
     # ------------------------------------------------------------------ durability
@@ -438,6 +443,7 @@ class Writer:
         self._live.append((self.seq, self.seq, 0, seg_path))
         self.status[seg.index] = seg.status
         self._pending.clear()
+        self._pending_bytes = 0
         self._globals.clear()
         self._new_attrs.clear()
         self._extension = None
@@ -487,6 +493,17 @@ class Writer:
         self.closed = True
         self.guard.release()
         _remove_folder(self.path)
+
+
+def _nbytes(result: BatchResult) -> int:
+    """About how much memory a batch's results take."""
+    total = 0
+    for col in result.columns.values():
+        if isinstance(col.data, np.ndarray):
+            total += col.data.nbytes
+        else:
+            total += sum(getattr(v, "nbytes", None) or len(v) if v is not None else 0 for v in col.data)
+    return total
 
 
 def _info_column(arr: np.ndarray) -> Column:

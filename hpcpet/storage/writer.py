@@ -431,8 +431,11 @@ class Writer:
             seg.extension = (pieces, expl, first, self.n_runs)
         return seg
 
-    def checkpoint(self) -> None:
-        """Commit everything received so far in one new segment (nothing if there is nothing new)."""
+    def checkpoint(self, compact: bool = True) -> None:
+        """Commit everything received so far in one new segment (nothing if there is nothing new).
+
+        ``compact``: merge segments when enough have accumulated (not worth it right before close).
+        """
         self._last_checkpoint = time.monotonic()
         self.guard.start_heartbeat()  # first checkpoint: workers have started (no thread before a fork)
         if not (self._pending or self._globals or self._new_attrs or self._extension):
@@ -448,7 +451,8 @@ class Writer:
         self._new_attrs.clear()
         self._extension = None
         self.guard.touch()
-        self._compact()
+        if compact:
+            self._compact()
         from .status import record_checkpoint  # OUT.segments/status.json, for `hpcpet status`
 
         record_checkpoint(self)
@@ -478,7 +482,7 @@ class Writer:
         try:
             if self.disk_full:  # keep what is committed; write nothing more
                 return
-            self.checkpoint()
+            self.checkpoint(compact=False)
             lo, hi = self.part
             complete = bool((self.status[lo:hi] == DONE).all())
             consolidate(self.path, {"ended": now(), "complete": complete})
@@ -515,8 +519,9 @@ def _info_column(arr: np.ndarray) -> Column:
 
 def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
     """One segment's content from several (a later one wins a run)."""
-    all_idx = np.concatenate([s.index for s in segs])
-    index = np.unique(all_idx)
+    index = np.sort(np.concatenate([s.index for s in segs]))
+    if len(index) > 1 and (np.diff(index) == 0).any():  # a run in two segments (retry): once
+        index = np.unique(index)
     status = np.zeros(len(index), np.uint8)
     for s in segs:
         status[np.searchsorted(index, s.index)] = s.status

@@ -74,6 +74,8 @@ def main(args) -> int:
             shape = "" if d.get("shape") in (None, []) else f" shape {tuple(d['shape'])}"
             comment = f"  # {d['comment']}" if d.get("comment") else ""
             print(f"  {name}: {d['kind']} {d['dtype']}{shape}{comment}")
+        if hasattr(traj, "run_info"):
+            _print_run_info(traj)
         glob = traj.globals
         if glob:
             print("global results:")
@@ -81,6 +83,29 @@ def main(args) -> int:
                 text = repr(value.tolist() if hasattr(value, "tolist") else value)
                 print(f"  {name} = {text if len(text) <= 60 else text[:57] + '...'}")
     return 0
+
+
+def _print_run_info(traj) -> None:
+    """Slowest runs, failures by error type, runs per host (from the per-run info)."""
+    from collections import Counter
+
+    info = traj.run_info
+    status = traj.status
+    errors = traj.errors
+    if errors:
+        kinds = Counter((text.strip().splitlines() or ["?"])[-1].split(":")[0] for text in errors.values())
+        print("failures:    " + ", ".join(f"{k} x{v}" for k, v in kinds.most_common(5)))
+    if "duration" in info:
+        d = np.asarray(info["duration"], float)
+        d = np.where(status != 0, d, np.nan)
+        if np.isfinite(d).any():
+            slow = np.argsort(np.nan_to_num(d, nan=-1.0))[::-1][:3]
+            print(f"run time:    median {np.nanmedian(d):.3g} s, slowest: "
+                  + ", ".join(f"run {i} {d[i]:.3g} s" for i in slow if np.isfinite(d[i])))
+    if "host" in info:
+        hosts = Counter(h for h, s in zip(info["host"], status) if s != 0 and h)
+        if hosts:
+            print("hosts:       " + ", ".join(f"{h} {n} runs" for h, n in hosts.most_common(6)))
 
 
 def _print_study(traj, m: dict) -> None:

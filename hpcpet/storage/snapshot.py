@@ -47,6 +47,9 @@ class Snapshot:
         if not os.path.exists(path):
             raise HpcpetError(f"file not found: {path}")
         self.segments: list[SegmentFile] = []
+        from .compression import enable_readers
+
+        enable_readers()  # zstd / blosc columns need hdf5plugin's filters
         self.h5 = open_h5(path, "r")
         ino = os.fstat(self.h5.id.get_vfd_handle()).st_ino
         a = self.h5.attrs
@@ -191,6 +194,18 @@ class Snapshot:
                 except Refused as exc:  # the writer never lets this happen
                     raise FileFormatError(f"{self.path}: result {name!r}: {exc}") from None
         return types
+
+    def result_options(self) -> dict[str, dict]:
+        """Result name -> storage options given with ``add_result`` (the newest wins)."""
+        out: dict[str, dict] = {}
+        if L.RESULTS in self.h5:
+            for name in _result_groups(self.h5[L.RESULTS]):
+                spec = self.h5[L.RESULTS][L.name_to_path(name)].attrs.get("compression")
+                if spec is not None:
+                    out[name] = {"compression": _text(spec)}
+        for seg in self.segments:
+            out.update(seg.result_options())
+        return out
 
     def comments(self) -> dict[str, str]:
         """Result name -> comment."""

@@ -70,6 +70,8 @@ class Writer:
         self.types: dict[str, ResultType] = snapshot.result_types()
         self.info_types: dict[str, ResultType] = snapshot.result_types(L.INFO)
         self.comments: dict[str, str] = snapshot.comments()
+        #: result name -> storage options given with add_result (compression)
+        self.options: dict[str, dict] = snapshot.result_options()
         self.seq = snapshot.last
         self._live = [(s.first, s.last, s.level, s.path) for s in snapshot.segments]
         self._pieces = len(snapshot.pieces())  # exploration segments the study has
@@ -82,6 +84,7 @@ class Writer:
         #: results held before they are committed (HPCPET_CHECKPOINT_MB, default 8): the writer's memory bound
         self.checkpoint_bytes = float(os.environ.get("HPCPET_CHECKPOINT_MB", "8")) * (1 << 20)
         self._pending_bytes = 0
+        self._new_options = False
         self._pending: list[BatchResult] = []
         self._seen = np.zeros(self.n_runs, bool)  # runs taken by this writer
         self._new_attrs: dict[str, Any] = {}
@@ -382,6 +385,19 @@ class Writer:
         for name, comment in result.comments.items():
             if comment and not self.comments.get(name):
                 self.comments[name] = comment
+        for name, opts in result.options.items():
+            if opts and self.options.get(name) != opts:
+                from .compression import parse
+
+                try:
+                    parse(opts.get("compression"))
+                except HpcpetError as exc:  # a bad spec fails the runs that asked for it
+                    col = result.columns.pop(name, None)
+                    if col is not None:
+                        self._fail(result, np.flatnonzero(result.status == DONE), f"HpcpetError: result {name!r}: {exc}")
+                    continue
+                self.options[name] = opts
+                self._new_options = True
         self._pending_bytes += _nbytes(result)
         if (time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
                 or self._pending_bytes >= self.checkpoint_bytes):
@@ -424,6 +440,7 @@ class Writer:
             seg.errors.update({i: t for i, t in b.errors.items()
                                if b.status[i - b.start] == FAILED})
         seg.comments = {n: c for n, c in self.comments.items() if c}
+        seg.options = dict(self.options)
         seg.globals = dict(self._globals)
         seg.attrs = dict(self._new_attrs)
         if self._extension is not None:
@@ -549,6 +566,7 @@ def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
     for s in segs:
         data.errors.update(s.errors())
         data.comments.update(s.comments())
+        data.options.update(s.result_options())
         data.attrs.update(s.set_attrs())
         if L.GLOBALS in s.h5:
             from .header import read_value
@@ -578,8 +596,16 @@ def consolidate(path: str, attrs: dict[str, Any]) -> None:
                 Rows.from_list(ResultType(STRING, "|u1"), [errors[k] for k in keys]).write(out, L.ERROR_TEXT, 4096)
             res = out.create_group(L.RESULTS)
             comments = snap.comments()
+            from .compression import parse
+
+            default = snap.attrs.get("compression", "none")
+            options = snap.result_options()
             for name, rtype in snap.result_types().items():
-                snap.rows(name, rtype).write(res, L.name_to_path(name), snap.set_size, comments.get(name, ""))
+                spec = options.get(name, {}).get("compression", default)
+                snap.rows(name, rtype).write(res, L.name_to_path(name), snap.set_size, comments.get(name, ""),
+                                             compression=parse(spec))
+                if spec not in (None, "", "none"):
+                    res[L.name_to_path(name)].attrs["compression"] = spec
             info_types = snap.result_types(L.INFO)
             if info_types:
                 info = out.create_group(L.INFO)

@@ -37,8 +37,8 @@ class RunView(dict):
     """
 
     # ``__dict__`` mirrors the top-level parameters so that ``traj.x`` is as fast as ``traj["x"]``
-    __slots__ = ("index", "trajectory", "columns", "comments", "added", "_start", "_by_raw", "_plain",
-                 "__dict__")
+    __slots__ = ("index", "trajectory", "columns", "comments", "added", "comm", "_start", "_by_raw",
+                 "_plain", "__dict__")
 
     @staticmethod
     def mirrors(name: str) -> bool:
@@ -50,6 +50,9 @@ class RunView(dict):
         self.__dict__.update((n, v) for n, v in self.items() if RunView.mirrors(n))
         self.trajectory = trajectory
         self.index: int | None = None
+        #: MPI backend: the communicator of the ranks executing this run together (``--ranks-per-run``;
+        #: a 1-rank communicator otherwise); None outside MPI
+        self.comm = None
         self._plain: dict[str, str] = {}  # raw name -> plain name, kept for the worker's life
         self.start_batch(0)
 

@@ -147,3 +147,27 @@ def test_run_mpi_stops_on_sigterm_and_resumes_when_resubmitted(tmp_path, jobs):
         assert t.completed.all()
         y = t.get_from_runs("y")
         assert (y == 2 * t.explored["x"]).all()
+
+
+def test_srun_directly_gives_the_serial_file(tmp_path, reference):
+    """srun --mpi=pmi2 -n 3 under the real SLURM, no mpiexec: auto picks mpi from srun's variables."""
+    out = tmp_path / "srun.h5"
+    proc = subprocess.run(["srun", "--mpi=pmi2", "-n", "3", sys.executable, "-m", "hpcpet", "run",
+                           experiment("kinds.py"), "-o", str(out), "--quiet"],
+                          capture_output=True, text=True, env=job_env(), timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_content(reference, str(out))
+    with hpcpet.load(out) as t:
+        assert t.meta["backend"] == "mpi"
+
+
+def test_srun_without_an_mpi_plugin_is_one_line_error(tmp_path):
+    """Plain srun (MpiDefault=none): 3 singleton MPI jobs; said once, nothing run, nothing written."""
+    out = tmp_path / "srun.h5"
+    proc = subprocess.run(["srun", "--mpi=none", "-n", "3", sys.executable, "-m", "hpcpet", "run",
+                           experiment("kinds.py"), "-o", str(out)],
+                          capture_output=True, text=True, env=job_env(), timeout=180)
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("hpcpet: error:")]
+    assert len(errors) == 1 and "srun started 3 tasks without an MPI plugin" in errors[0], proc.stderr
+    assert not out.exists()

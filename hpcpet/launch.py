@@ -24,17 +24,14 @@ no ``SLURM_STEP_ID``: it is one process, not a launch.
 from __future__ import annotations
 
 import os
-import socket
-from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, NamedTuple, Optional
 
 #: variables that mean "started by srun" (present in every task of a job step, not in the batch shell)
 _STEP_VARS = ("SLURM_STEP_ID", "SLURM_STEPID")
 
 
-@dataclass(frozen=True)
-class Launch:
-    """How this process was started.
+class Launch(NamedTuple):
+    """How this process was started (a named tuple: no dataclasses or inspect on every rank's start-up).
 
     Attributes
     ----------
@@ -83,7 +80,7 @@ def _in_srun_step(env: Mapping[str, str]) -> bool:
 def detect(environ: Mapping[str, str] | None = None, host: str | None = None) -> Launch:
     """Tell which launcher started this process, from ``environ`` (default ``os.environ``)."""
     env = os.environ if environ is None else environ
-    host = host if host is not None else socket.gethostname()
+    host = host if host is not None else os.uname().nodename
     slurm_step = _in_srun_step(env)
     size, rank = _int(env, "PMI_SIZE"), _int(env, "PMI_RANK")
     if size is not None:

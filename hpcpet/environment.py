@@ -167,13 +167,17 @@ class Environment:
             raise HpcpetError(f"batch size must be >= 1, got {batch_size}")
         self.trajectory = trajectory
         self.filename = filename
-        options = {} if ranks_per_run is None else {"ranks_per_run": ranks_per_run}
-        self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores, **options)
+        setup = None
         if (threads_per_run, gpus_per_worker, gpus) != (None, None, None):
+            from .backends import resolve_name
             from .placement import WorkerSetup
 
-            self.backend.setup = WorkerSetup(threads_per_run, gpus_per_worker, gpus)
-            self.backend.setup.check(self.backend.name)
+            setup = WorkerSetup(threads_per_run, gpus_per_worker, gpus)  # checked before MPI starts
+            setup.check(backend.name if isinstance(backend, Backend) else resolve_name(backend))
+        options = {} if ranks_per_run is None else {"ranks_per_run": ranks_per_run}
+        self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores, **options)
+        if setup is not None:
+            self.backend.setup = setup
         self.set_size = set_size
         self.overwrite = overwrite
         self.progress = progress

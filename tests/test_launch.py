@@ -22,7 +22,8 @@ HYDRA_IN_SLURM = {**HYDRA, "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "1", "S
                   "SLURM_NTASKS": "4", "SLURM_JOB_ID": "7"}
 SRUN_PMI2 = {"PMI_FD": "11", "PMI_JOBID": "1.0", "PMI_RANK": "1", "PMI_SIZE": "2", "SLURM_STEP_ID": "0",
              "SLURM_STEPID": "0", "SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "1", "SLURM_NTASKS": "2"}
-SRUN_PMIX = {"PMIX_RANK": "1", "PMIX_NAMESPACE": "slurm.pmix.2.0", "PMIX_SERVER_URI4": "pmix-server.1;tcp4://127.0.0.1:1",
+SRUN_PMIX = {"PMIX_RANK": "1", "PMIX_NAMESPACE": "slurm.pmix.2.0",
+             "PMIX_SERVER_URI4": "pmix-server.1;tcp4://127.0.0.1:1",
              "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "4", "SLURM_PROCID": "1", "SLURM_NTASKS": "4"}
 OPEN_MPI = {"OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_LOCAL_RANK": "3",
             "PMIX_RANK": "3", "PMIX_NAMESPACE": "prterun-vm-1@1"}
@@ -74,7 +75,8 @@ def test_mismatch_messages_say_what_to_do():
     assert "--mpi=pmi2" in text and "--mpi=pmix" in text
 
 
-PRINT = "import json; from hpcpet.launch import detect; l = detect(); print(json.dumps([l.rank, l.size, l.launcher]))"
+PRINT = ("import json; from hpcpet.launch import detect; l = detect(); "
+         "print(json.dumps([l.rank, l.size, l.launcher]))")
 
 
 def _ranks(stdout: str) -> list:

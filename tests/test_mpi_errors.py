@@ -117,3 +117,14 @@ def test_other_verbs_refuse_to_run_on_every_rank(tmp_path, reference):
     assert proc.returncode == 2 and proc.stdout == ""
     [line] = error_lines(proc.stderr)
     assert "'info' does not run under mpiexec" in line
+
+
+@pytest.mark.parametrize("options,words", [(("--gpus-per-worker", "1"), "needs GPUs"),
+                                           (("--threads-per-run", "0"), "--threads-per-run must be >= 1")])
+def test_bad_worker_options_under_mpiexec_are_said_once(tmp_path, options, words):
+    env = {"CUDA_VISIBLE_DEVICES": "", "SLURM_STEP_GPUS": "", "SLURM_JOB_GPUS": ""}
+    proc = hpcpet_cli("run", experiment("product.py"), "-o", tmp_path / "x.h5", *options, prefix=mpi(3),
+                      env=env, check=False, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    [line] = error_lines(proc.stderr)
+    assert words in line and "ranks 0-2 on" in line

@@ -144,7 +144,7 @@ class MPIBackend(Backend):
         self.leaders = list(range(1, self.size, ranks_per_run or 1))
         self._started = False  # master: workers got a HELLO for the current start()
         self._used = False  # master: start() was called at least once
-        self._abort_at_exit = 0  # master: exit code of the MPI_Abort at exit (terminate() left workers running)
+        self._abort_at_exit = 0  # master: exit code of an MPI_Abort at exit (workers left running)
         self._failed = False  # master: a worker rank reported an error (it will never say bye)
         self._queued: dict[int, int] = {}  # master: batches handed out and not yet returned, per rank
         self._early: list[BatchResult] = []  # master: results received in start()
@@ -280,8 +280,8 @@ class MPIBackend(Backend):
         """
         if self._failed:
             self.terminate()
-            return
-        self._release(None)
+        elif not self._release(None):  # a worker rank failed meanwhile: end the job at exit
+            self._abort_at_exit = self._abort_at_exit or 1
 
     def terminate(self) -> None:
         """Stop at once: tell workers to stop, wait briefly, and abort the job at exit if some are still busy.
@@ -482,7 +482,8 @@ def report_error(text: str, code: int, prefixed: bool = False) -> int:
         return code
     host = launch.host
     if rank == 0 and _MASTERS:
-        print(f"hpcpet: error: {text if prefixed else f'rank 0 on {host}: {text}'}", file=sys.stderr, flush=True)
+        where = "" if prefixed else f"rank 0 on {host}: "
+        print(f"hpcpet: error: {where}{text}", file=sys.stderr, flush=True)
         return code
     if rank != 0:
         request = comm.isend((rank, host, text, code), dest=0, tag=TAG_ERROR)

@@ -9,7 +9,8 @@ from ..backends import BACKENDS
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and ``resume``: how to execute."""
     p.add_argument("--backend", default="auto", choices=[*BACKENDS, "auto"],
-                   help="where runs execute; auto = mpi under a multi-rank mpiexec, scoop under SCOOP, else serial")
+                   help="where runs execute; auto = mpi under a multi-rank mpiexec, scoop under SCOOP, "
+                        "else serial")
     p.add_argument("--ncores", type=int, default=None, help="worker processes for pool and scoop")
     p.add_argument("--batch-size", type=int, default=None,
                    help="runs per batch (default: adaptive to run duration)")
@@ -52,12 +53,13 @@ def prepare_workers(args) -> None:
 
 def make_backend(args):
     """The backend the run options ask for, with their worker setup checked and attached."""
-    from ..backends import get_backend
+    from ..backends import get_backend, resolve_name
     from ..placement import WorkerSetup
 
+    setup = WorkerSetup(args.threads_per_run, args.gpus_per_worker, args.gpus)
+    setup.check(resolve_name(args.backend))  # before an MPI backend exists: every rank fails alike
     backend = get_backend(args.backend, args.ncores, ranks_per_run=args.ranks_per_run)
-    backend.setup = WorkerSetup(args.threads_per_run, args.gpus_per_worker, args.gpus)
-    backend.setup.check(backend.name)
+    backend.setup = setup
     return backend
 
 

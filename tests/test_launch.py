@@ -75,8 +75,9 @@ def test_mismatch_messages_say_what_to_do():
     assert "--mpi=pmi2" in text and "--mpi=pmix" in text
 
 
-PRINT = ("import json; from hpcpet.launch import detect; l = detect(); "
-         "print(json.dumps([l.rank, l.size, l.launcher]))")
+# one write per line: the launcher merges the ranks' output, and print() writes "\n" separately when unbuffered
+PRINT = ("import json, os; from hpcpet.launch import detect; l = detect(); "
+         "os.write(1, (json.dumps([l.rank, l.size, l.launcher]) + '\\n').encode())")
 
 
 def _ranks(stdout: str) -> list:

@@ -12,11 +12,12 @@ set thread limits before numpy is imported.
 """
 from ._version import __version__
 
-#: public name -> module that defines it, imported on first use
+#: public name -> module that defines it, imported on first use ("" : the name is the module itself)
 _LAZY = {
     "main": "cli", "Environment": "environment", "Summary": "environment", "HpcpetError": "errors",
-    "Exploration": "exploration", "cartesian_product": "exploration", "zip_exploration": "exploration",
-    "Trajectory": "trajectory", "load": "loading", "LoadedTrajectory": "loading", "resume": "resume",
+    "Exploration": "exploration", "Segment": "exploration", "cartesian_product": "exploration",
+    "zip_exploration": "exploration", "Trajectory": "trajectory", "sample": "",
+    "load": "storage.reader", "LoadedTrajectory": "storage.reader", "resume": "resuming", "expand": "growing",
 }
 
 
@@ -24,7 +25,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        module = importlib.import_module(f".{_LAZY[name] or name}", __name__)
+        value = module if not _LAZY[name] else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'hpcpet' has no attribute {name!r}")
@@ -35,6 +37,6 @@ def __dir__():
 
 
 __all__ = [
-    "Environment", "Exploration", "HpcpetError", "LoadedTrajectory", "Summary", "Trajectory",
-    "__version__", "cartesian_product", "load", "main", "resume", "zip_exploration",
+    "Environment", "Exploration", "HpcpetError", "LoadedTrajectory", "Segment", "Summary", "Trajectory",
+    "__version__", "cartesian_product", "expand", "load", "main", "resume", "sample", "zip_exploration",
 ]

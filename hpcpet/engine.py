@@ -112,6 +112,14 @@ class Worker:
         #: facts about this worker process recorded for every run in ``BatchResult.info`` (e.g. ``gpus``)
         self.tags: dict[str, str] = {}
 
+    def extend(self, segments: list, total: int) -> None:
+        """A new generation: add the exploration ``segments`` the master added (it now has ``total``)."""
+        traj = self.frozen.trajectory
+        have = len(traj.exploration.segments)
+        if have < total:  # in the master's own process (serial) the trajectory grew already
+            traj.append_segments(segments[len(segments) - (total - have):])
+        self.exploration = traj.exploration
+
     def run_batch(self, batch: range) -> BatchResult:
         """Run every run of ``batch`` and gather their results into columns."""
         t0 = time.perf_counter()
@@ -128,7 +136,7 @@ class Worker:
 
         def failed(k: int, exc: Exception) -> bool:
             status[k] = FAILED
-            errors[start + k] = "".join(traceback.format_exception(exc))
+            errors[start + k] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             traj.end_run(k, failed=True)
             if self.frozen.fail_fast:
                 status[k + 1:] = PENDING
@@ -150,13 +158,13 @@ class Worker:
             columns = {}
         encoded = {}
         for name, vals in columns.items():
-            try:
+            try:  # a value that cannot be stored is refused in the column (its run fails at the writer)
                 encoded[name] = encode(vals)
-            except ResultTypeError as exc:
+            except Exception as exc:  # never let a value's error escape the batch
                 for k, v in enumerate(vals):
                     if v is not None:
                         status[k] = FAILED
-                        errors[start + k] = f"ResultTypeError: result {name!r}: {exc}"
+                        errors[start + k] = f"ResultTypeError: result {name!r}: {type(exc).__name__}: {exc}"
         result = BatchResult(start, stop, status, encoded, errors, traj.comments,
                              time.perf_counter() - t0)
         for name, value in self.tags.items():
@@ -249,6 +257,14 @@ class BatchSource:
 
     def __iter__(self):
         return iter(self.next, None)
+
+    def restart(self, todo: np.ndarray) -> None:
+        """Hand out the runs of ``todo`` next (a new generation); the measured run time is kept."""
+        self._ranges = _ranges(np.asarray(todo))
+        self._pos = 0
+        more = sum(hi - lo for lo, hi in self._ranges)
+        self.total += more
+        self.remaining = more
 
     def observe(self, result: BatchResult) -> None:
         """Learn the per-run duration from a finished batch."""

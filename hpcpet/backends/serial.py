@@ -21,6 +21,9 @@ class SerialBackend(Backend):
         if frozen.setup is not None:  # this process is the user's: only explicit limits apply
             self._worker.tags.update(frozen.setup.apply(0, worker_process=False))
 
+    def extend(self, segments: list, total: int) -> None:
+        self._worker.extend(segments, total)
+
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         for batch in source:
             yield self._worker.run_batch(batch)

@@ -22,12 +22,13 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     check_run_options(args)
     prepare_workers(args)  # before anything imports numpy
-    from ..resume import resume
+    from ..resuming import resume
 
     backend = make_backend(args)
     summary = resume(args.file, backend=backend, retry_failed=args.retry_failed, force=args.force,
                      experiment=args.experiment, progress=progress_mode(args),
-                     fail_fast=args.fail_fast, batch_size=args.batch_size)
+                     fail_fast=args.fail_fast, batch_size=args.batch_size,
+                     max_generations=args.max_generations)
     if summary is None:  # an MPI worker rank
         return 0
     if not args.quiet:

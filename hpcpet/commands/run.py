@@ -29,13 +29,16 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus", default=None, metavar="LIST",
                    help="GPUs to share out with --gpus-per-worker, e.g. 0,1,2,3 (default: the "
                         "launcher's CUDA_VISIBLE_DEVICES / SLURM_STEP_GPUS)")
+    p.add_argument("--max-generations", type=int, default=None, metavar="G",
+                   help="with next_runs in the experiment: run at most G generations in all")
 
 
 def check_run_options(args) -> None:
     """One-line errors for ``--ncores``, ``--batch-size``, ... below 1."""
     from ..errors import HpcpetError
 
-    for option in ("ncores", "batch_size", "threads_per_run", "ranks_per_run", "gpus_per_worker"):
+    for option in ("ncores", "batch_size", "max_generations", "threads_per_run", "ranks_per_run",
+                   "gpus_per_worker"):
         value = getattr(args, option)
         if value is not None and value < 1:
             raise HpcpetError(f"--{option.replace('_', '-')} must be >= 1, got {value}")
@@ -73,8 +76,26 @@ def add_parser(sub) -> None:
     p.add_argument("--part", metavar="K/N", default=None,
                    help="run only the K-th (1-based) of N contiguous slices into OUT; "
                         "combine the parts with 'merge'")
+    p.add_argument("-p", "--preset", metavar="NAME=VALUE", action="append", default=[],
+                   help="override a parameter's default before build explores, e.g. -p neuron.tau=20 "
+                        "(read as the parameter's type; repeatable)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="the study's base seed for traj.seed in runs (default: random, recorded)")
     add_run_options(p)
     p.set_defaults(func=main)
+
+
+def parse_presets(items: list[str]) -> dict[str, str]:
+    """``["a=1", "n.tau=20"]`` -> ``{"a": "1", "n.tau": "20"}``, or a one-line error."""
+    from ..errors import HpcpetError
+
+    presets: dict[str, str] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise HpcpetError(f"-p takes NAME=VALUE, got {item!r}")
+        presets[name.strip()] = value
+    return presets
 
 
 def progress_mode(args) -> str:
@@ -95,16 +116,19 @@ def main(args) -> int:
         from ..parts import parse_part
 
         part = parse_part(args.part)
+    presets = parse_presets(args.preset)  # before the MPI backend: every rank fails alike
     backend = make_backend(args)
     import os
 
-    traj = Trajectory(name=os.path.splitext(os.path.basename(exp.path))[0])
+    traj = Trajectory(name=os.path.splitext(os.path.basename(exp.path))[0], presets=presets)
     if backend.is_master:
         exp.build(traj)
+        traj.freeze()  # a preset of an undeclared parameter is an error before any file exists
     env = Environment(traj, args.output, backend=backend, set_size=args.set_size,
                       overwrite=args.overwrite, progress=progress_mode(args),
-                      fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp, part=part)
-    summary = env.run(exp.run)
+                      fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp, part=part,
+                      seed=args.seed)
+    summary = env.run(exp.run, next_runs=exp.next_runs, max_generations=args.max_generations)
     if summary is not None:
         env.log(str(summary))
         return 3 if summary.interrupted else 0

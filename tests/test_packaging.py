@@ -39,6 +39,11 @@ def test_sdist_holds_license_tests_and_templates(sdist):
                    "hpcpet/jobscripts/run-mpi.sbatch", "hpcpet/jobscripts/submit-array.sh", "docs/mpi.md"):
         assert needed in names, needed
     assert not any("__pycache__" in n for n in names)
+    git = subprocess.run(["git", "ls-files", "tests", "examples", "docs", "hpcpet"], cwd=ROOT,
+                         capture_output=True, text=True)
+    if git.returncode == 0:  # a checkout: every tracked file of these folders is in the sdist
+        missing = sorted(set(git.stdout.split()) - names)
+        assert not missing, missing
 
 
 def test_wheel_from_the_sdist_holds_license_and_templates(sdist, tmp_path):

@@ -43,6 +43,9 @@ class BatchResult:
         run's stdout and stderr). Runs not started have NaN duration and start.
         An array whose entries are all equal travels between processes as one
         value (see :meth:`__getstate__`).
+        ``gpus`` (str): the worker's ``CUDA_VISIBLE_DEVICES`` under ``--gpus-per-worker``.
+    options : dict
+        Result name -> storage options given with ``add_result`` (compression).
     """
 
     start: int
@@ -53,6 +56,8 @@ class BatchResult:
     comments: dict[str, str]
     seconds: float
     info: dict[str, np.ndarray] = field(default_factory=dict)
+    #: result name -> storage options given with ``add_result`` (``{"compression": "zstd"}``)
+    options: dict[str, dict] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.stop - self.start

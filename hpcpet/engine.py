@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -61,6 +61,8 @@ class FrozenInput:
     fail_fast: bool = False
     run_timeout: Optional[float] = None
     capture: bool = False
+    #: threads and GPUs of worker processes (:class:`hpcpet.placement.WorkerSetup`), set by the environment
+    setup: Any = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -72,6 +74,7 @@ class FrozenInput:
         self.__dict__.update(state)
         self.__dict__.setdefault("run_timeout", None)
         self.__dict__.setdefault("capture", False)
+        self.__dict__.setdefault("setup", None)
         if self.function is None and self.experiment is not None:
             self.function = load_experiment(self.experiment).run
 
@@ -345,6 +348,8 @@ class Worker:
         if self.capture is not None:
             fn = _captured(fn, self.capture, self._ends, self._start)
         self.function = fn
+        #: facts about this worker process recorded for every run in ``BatchResult.info`` (e.g. ``gpus``)
+        self.tags: dict[str, str] = {}
 
     def extend(self, segments: list, total: int) -> None:
         """A new generation: add the exploration ``segments`` the master added (it now has ``total``)."""
@@ -429,8 +434,10 @@ class Worker:
             col = _encode_column(name, vals, status, errors, start)
             if col is not None:
                 encoded[name] = col
+        for name, value in self.tags.items():
+            info[name] = np.full(n, value)
         return BatchResult(start, stop, status, encoded, errors, traj.comments,
-                           time.perf_counter() - t0, info)
+                           time.perf_counter() - t0, info, options=traj.options)
 
     def _info(self, marks: memoryview | None, n: int, perf0: float, unix0: float, t_end: float,
               status: np.ndarray) -> dict[str, np.ndarray]:

@@ -159,9 +159,22 @@ class Environment:
         ``base_seed`` is unset), except with ``part``: then derived from the
         exploration's fingerprint, so that all parts agree. Recorded in the
         file's metadata as ``seed``.
+    compression : str, optional
+        Compression of every result column: ``none`` (default), ``gzip[:LEVEL]``, ``lzf``,
+        ``zstd[:LEVEL]`` or ``blosc[:CODEC[:LEVEL]]`` (zstd and blosc need ``hdf5plugin``);
+        per result, ``add_result(..., compression=...)`` overrides it.
     presets : mapping of str to value, optional
         Parameter defaults to override (see :meth:`Trajectory.preset`); text is
         read as the parameter's type. Recorded in the metadata as ``presets`` (JSON).
+    threads_per_run : int, optional
+        BLAS/OpenMP threads of each worker process (default 1 unless
+        ``OMP_NUM_THREADS`` etc. are set; see :mod:`hpcpet.placement`).
+    gpus_per_worker : int, optional
+        GPUs each worker sees through ``CUDA_VISIBLE_DEVICES``.
+    gpus : str, optional
+        The GPUs to share out (``"0,1,2,3"``; default: the launcher's list).
+    ranks_per_run : int, optional
+        MPI backend: ranks that execute each run together (``traj.comm``).
     """
 
     def __init__(self, trajectory: Trajectory, filename: str, *, backend: str | Backend = "serial",
@@ -169,7 +182,10 @@ class Environment:
                  progress: str = "auto", fail_fast: bool = False, batch_size: int | None = None,
                  experiment: Experiment | None = None, part: tuple[int, int] | None = None,
                  run_timeout: float | None = None, retries: int = 0, capture: bool = False,
-                 seed: int | None = None, presets: dict[str, Any] | None = None):
+                 seed: int | None = None, presets: dict[str, Any] | None = None,
+                 compression: str | None = None,
+                 threads_per_run: int | None = None, gpus_per_worker: int | None = None,
+                 gpus: str | None = None, ranks_per_run: int | None = None):
         if batch_size is not None and batch_size < 1:
             raise HpcpetError(f"batch size must be >= 1, got {batch_size}")
         if run_timeout is not None and not run_timeout > 0:
@@ -187,7 +203,17 @@ class Environment:
             trajectory.preset(name, value)
         self.trajectory = trajectory
         self.filename = filename
-        self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores)
+        setup = None
+        if (threads_per_run, gpus_per_worker, gpus) != (None, None, None):
+            from .backends import resolve_name
+            from .placement import WorkerSetup
+
+            setup = WorkerSetup(threads_per_run, gpus_per_worker, gpus)  # checked before MPI starts
+            setup.check(backend.name if isinstance(backend, Backend) else resolve_name(backend))
+        options = {} if ranks_per_run is None else {"ranks_per_run": ranks_per_run}
+        self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores, **options)
+        if setup is not None:
+            self.backend.setup = setup
         self.set_size = set_size
         self.overwrite = overwrite
         self.progress = progress
@@ -196,6 +222,12 @@ class Environment:
         self.experiment = experiment
         #: seconds between the first SIGINT/SIGTERM and stopping at once
         self.stop_grace = float(os.environ.get("HPCPET_STOP_GRACE", STOP_GRACE))
+        if compression is not None:
+            from .storage.compression import parse
+
+            parse(compression)  # a bad spec is a one-line error before anything starts
+        #: compression of result columns in the file (docs/format.md); None: none
+        self.compression = compression
         self.part = part
         #: set by run/resume: the study grows while next_runs returns points
         self.next_runs: Callable | None = None
@@ -233,6 +265,8 @@ class Environment:
                 "experiment_hash": exp.source_hash if exp else "",
                 "function": getattr(function, "__qualname__", repr(function)),
                 "backend": self.backend.name, **study_metadata(traj)}
+        if self.compression not in (None, "none"):
+            meta["compression"] = self.compression
         lo, hi = 0, len(traj.exploration)
         if self.part is not None:
             from .parts import part_metadata
@@ -345,6 +379,7 @@ class Environment:
         batches while the file is being created.
         """
         t0 = time.perf_counter()
+        frozen.setup = self.backend.setup
         make = writer if callable(writer) else None
         set_size = self.set_size if make else writer.set_size
         writer = None if make else writer

@@ -37,7 +37,11 @@ class Backend(ABC):
     results_path: str = ""
 
     def __init__(self, ncores: int | None = None):
+        from ..placement import WorkerSetup
+
         self.ncores = ncores
+        #: threads and GPUs of the worker processes (the environment passes it on in the frozen input)
+        self.setup = WorkerSetup()
 
     @property
     @abstractmethod

@@ -71,7 +71,8 @@ def _drop_inherited_hdf5() -> None:
         os.close(null)
 
 
-def _serve(conn, frozen: FrozenInput, worker_id: int, raw, capacity: int, master: int, forked: bool) -> None:
+def _serve(conn, frozen: FrozenInput, worker_id: int, slot: int, raw, capacity: int, master: int,
+           forked: bool) -> None:
     """A worker process: run the batches that arrive on ``conn`` until None or EOF."""
     if forked:
         _drop_inherited_hdf5()
@@ -84,6 +85,8 @@ def _serve(conn, frozen: FrozenInput, worker_id: int, raw, capacity: int, master
             os._exit(1)
     signal.signal(signal.SIGTERM, on_term)
     worker = Worker(frozen, worker_id, RunBoard(raw, capacity))
+    if frozen.setup is not None:  # threads and GPUs; a replacement worker gets its slot's GPUs
+        worker.tags.update(frozen.setup.apply(slot))
     while True:
         try:
             msg = conn.recv()
@@ -170,16 +173,17 @@ class PoolBackend(Backend):
         self._timeout = frozen.run_timeout
         self._next_id = 1
         self._barren = 0
-        self._slots = [self._spawn() for _ in range(self.ncores)]
+        self._slots = [self._spawn(i) for i in range(self.ncores)]
         if source is not None:
             self._fill(source)
 
-    def _spawn(self) -> _Slot:
+    def _spawn(self, index: int) -> _Slot:
+        """Start the worker of slot ``index`` (0-based)."""
         raw = self._ctx.RawArray("d", RunBoard.nbytes(self._capacity) // 8)
         mine, theirs = self._ctx.Pipe()
         wid, self._next_id = self._next_id, self._next_id + 1
         p = self._ctx.Process(target=_serve, name=f"hpcpet-worker-{wid}", daemon=True,
-                              args=(theirs, self._frozen, wid, raw, self._capacity, os.getpid(),
+                              args=(theirs, self._frozen, wid, index, raw, self._capacity, os.getpid(),
                                     self._method == "fork"))
         p.start()
         theirs.close()
@@ -302,7 +306,8 @@ class PoolBackend(Backend):
         if self._barren >= MAX_BARREN_DEATHS:
             raise HpcpetError(f"pool workers keep dying before running a run ({why}); "
                               "finished runs are saved")
-        self._slots[self._slots.index(slot)] = self._spawn()
+        index = self._slots.index(slot)
+        self._slots[index] = self._spawn(index)
 
     def terminate(self) -> None:
         """Stop the workers at once (SIGKILL, which also ends stopped ones), dropping running batches."""

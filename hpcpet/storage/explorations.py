@@ -28,17 +28,42 @@ _TEXT = ResultType(STRING, "|u1")
 PIECES = "pieces"
 
 
+#: attribute of a dataset holding text as UTF-8 bytes (fixed width, NUL inside kept)
+TEXT_ATTR = "text"
+
+
 def h5able(arr: np.ndarray) -> np.ndarray:
-    """Numpy unicode arrays become UTF-8 strings HDF5 can store."""
+    """Numpy text arrays become fixed-width UTF-8 bytes (lossless; mark the dataset with :func:`mark`)."""
     if arr.dtype.kind == "U":
-        return np.array(arr.tolist(), dtype=h5py.string_dtype()) if arr.ndim else arr.astype(object)
+        return np.char.encode(arr, "utf-8", "surrogatepass")
     return arr
+
+
+def mark(ds: h5py.Dataset, arr: np.ndarray) -> None:
+    """Record that ``ds`` holds the text array ``arr`` as UTF-8."""
+    if arr.dtype.kind == "U":
+        ds.attrs[TEXT_ATTR] = "utf-8"
+
+
+def create_column(group: h5py.Group, path: str, arr: np.ndarray, **kw) -> h5py.Dataset:
+    """``group.create_dataset(path, data=arr)`` for numbers or text (see :func:`h5able`)."""
+    ds = group.create_dataset(path, data=h5able(arr), **kw)
+    mark(ds, arr)
+    return ds
 
 
 def _text_array(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype.kind == "O":  # strings come back as bytes objects
+    if arr.dtype.kind == "O":  # variable-length strings come back as bytes objects
         return np.array([v.decode() if isinstance(v, bytes) else v for v in arr.ravel()]).reshape(arr.shape)
     return arr
+
+
+def read_column(ds: h5py.Dataset, sel: Any = ()) -> np.ndarray:
+    """Values stored by :func:`create_column` (text back as a numpy str array)."""
+    data = ds[sel]
+    if ds.attrs.get(TEXT_ATTR) is not None:
+        return np.char.decode(data, "utf-8", "surrogatepass")
+    return _text_array(data)
 
 
 def write_pieces(h5: h5py.File | h5py.Group, segments: list[Segment]) -> None:
@@ -48,7 +73,7 @@ def write_pieces(h5: h5py.File | h5py.Group, segments: list[Segment]) -> None:
     for name in segments[0].names:
         axes = [s.axes[name] for s in segments]
         offsets = np.concatenate([[0], np.cumsum([len(a) for a in axes])]).astype(np.int64)
-        g.create_dataset("axes/" + L.name_to_path(name), data=h5able(np.concatenate(axes)))
+        create_column(g, "axes/" + L.name_to_path(name), np.concatenate(axes))
         g.create_dataset("offsets/" + L.name_to_path(name), data=offsets)
 
 
@@ -68,7 +93,7 @@ def read_pieces(h5: h5py.File | h5py.Group) -> list[Segment]:
         axes = {}
         for name in d["names"]:
             off = g["offsets/" + L.name_to_path(name)]
-            axes[name] = _text_array(g["axes/" + L.name_to_path(name)][int(off[k]):int(off[k + 1])])
+            axes[name] = read_column(g["axes/" + L.name_to_path(name)], slice(int(off[k]), int(off[k + 1])))
         out.append(Segment(d["kind"], axes, d.get("groups"), d.get("generation", 0), d.get("origin")))
     return out
 
@@ -82,7 +107,7 @@ def write_exploration(h5: h5py.File, expl: Exploration) -> None:
         g.attrs["kind"] = seg.kind
         g.attrs["shape"] = json.dumps(list(seg.shape))
         for name, axis in seg.axes.items():
-            g.create_dataset("axes/" + L.name_to_path(name), data=h5able(axis))
+            create_column(g, "axes/" + L.name_to_path(name), axis)
     else:
         g.attrs["kind"] = "segments"
         g.attrs["shape"] = json.dumps([len(expl)])
@@ -96,10 +121,15 @@ def write_explored(h5: h5py.File | h5py.Group, expl: Exploration, lo: int, hi: i
     n = hi - lo
     step = 1 << 20
     for name in expl.names:
-        first = h5able(expl.column(name, lo, lo + 1))
-        ds = explored.create_dataset(L.name_to_path(name), shape=(n,) + first.shape[1:], dtype=first.dtype,
-                                     chunks=(max(1, min(n, 65536)),) + first.shape[1:],
+        sample = expl.column(name, lo, lo + 1)
+        dtype = sample.dtype
+        if dtype.kind == "U":  # wide enough for every value of the exploration, as UTF-8
+            width = max(int(np.char.str_len(h5able(seg.axes[name])).max()) for seg in expl.segments)
+            dtype = np.dtype(f"S{max(1, width)}")
+        ds = explored.create_dataset(L.name_to_path(name), shape=(n,) + sample.shape[1:], dtype=dtype,
+                                     chunks=(max(1, min(n, 65536)),) + sample.shape[1:],
                                      compression="gzip", compression_opts=1, shuffle=True)
+        mark(ds, sample)
         for a in range(lo, hi, step):
             ds[a - lo:min(hi, a + step) - lo] = h5able(expl.column(name, a, min(hi, a + step)))
 
@@ -112,5 +142,5 @@ def read_exploration(h5: h5py.File) -> Exploration:
     g = h5[L.EXPLORATION]
     text = lambda v: v.decode() if isinstance(v, bytes) else str(v)  # noqa: E731
     names = json.loads(g.attrs["names"])
-    axes = {n: _text_array(g["axes/" + L.name_to_path(n)][()]) for n in names}
+    axes = {n: read_column(g["axes/" + L.name_to_path(n)]) for n in names}
     return Exploration(text(g.attrs["kind"]), axes)

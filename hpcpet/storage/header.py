@@ -16,7 +16,7 @@ from .._version import __version__
 from ..batch import PENDING
 from ..trajectory import Trajectory
 from . import layout as L
-from .explorations import h5able, read_exploration, write_exploration
+from .explorations import h5able, mark, read_exploration, write_exploration
 
 #: top-level groups copied unchanged from one version of a results file to the next
 COPIED = (L.PARAMETERS, L.EXPLORATION, L.EXPLORED, "experiment")
@@ -29,7 +29,10 @@ def now() -> str:
 
 def write_value(group: h5py.Group, path: str, value: Any, comment: str = "") -> None:
     """Store one parameter default or global result (a number, array or text) at ``path``."""
-    if isinstance(value, str):
+    if isinstance(value, str) and ("\x00" in value or not _encodable(value)):  # exactly, as bytes
+        ds = group.create_dataset(path, data=np.void(value.encode("utf-8", "surrogatepass")))
+        ds.attrs["python_type"] = "str"
+    elif isinstance(value, str):
         ds = group.create_dataset(path, data=value, dtype=h5py.string_dtype())
     elif isinstance(value, (bytes, np.bytes_)):
         ds = group.create_dataset(path, data=np.void(bytes(value)))
@@ -42,10 +45,19 @@ def write_value(group: h5py.Group, path: str, value: Any, comment: str = "") -> 
         if arr.dtype.kind == "O":
             raise TypeError(f"cannot store a value of type {type(value).__name__}")
         ds = group.create_dataset(path, data=h5able(arr))
+        mark(ds, arr)
         if isinstance(value, (list, tuple)):
             ds.attrs["python_type"] = type(value).__name__
     if comment:
         ds.attrs["comment"] = comment
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # lone surrogates
+        return False
 
 
 def read_value(ds: h5py.Dataset) -> Any:
@@ -57,6 +69,12 @@ def read_value(ds: h5py.Dataset) -> Any:
     v = ds[()]
     if kind == "bytes":
         return v.tobytes()
+    if kind == "str":
+        return v.tobytes().decode("utf-8", "surrogatepass")
+    if ds.attrs.get("text") is not None:
+        v = np.char.decode(v, "utf-8", "surrogatepass")
+        v = v.tolist() if kind in ("list", "tuple") and isinstance(v, np.ndarray) else v
+        return tuple(v) if kind == "tuple" else v
     if isinstance(v, bytes):
         return v.decode("utf-8", "surrogatepass")
     if kind in ("list", "tuple"):

@@ -163,8 +163,10 @@ class LoadedTrajectory:
     @property
     def axes(self) -> dict[str, np.ndarray]:
         """For a cartesian exploration: each parameter's own values (grid axes)."""
+        from .explorations import read_column
+
         g = self.h5[L.EXPLORATION]["axes"]
-        return {n: _decode(g[L.name_to_path(n)][()]) for n in self.explored_names}
+        return {n: read_column(g[L.name_to_path(n)]) for n in self.explored_names}
 
     @property
     def parameters(self) -> dict[str, Any]:

@@ -160,7 +160,10 @@ class Rows:
         lo, hi = int(self.offsets[k]), int(self.offsets[k + 1])
         raw = self.values[lo:hi]
         if self.kind == RAGGED:
-            return raw.reshape(L.row_shape(self.shapes[k])) if self.shapes is not None else raw
+            if self.shapes is None:
+                return raw
+            shaped = raw.reshape(L.row_shape(self.shapes[k]))
+            return shaped[()] if shaped.ndim == 0 else shaped  # a number among arrays stays a number
         return decode_bytes(raw.tobytes(), self.kind)
 
     def to_list(self) -> list:

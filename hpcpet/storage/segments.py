@@ -37,6 +37,7 @@ class SegmentData:
     errors: dict[int, str] = field(default_factory=dict)
     globals: dict[str, tuple] = field(default_factory=dict)  # name -> (value, comment)
     attrs: dict = field(default_factory=dict)             # root attributes to set at consolidation
+    options: dict = field(default_factory=dict)           # result name -> storage options
     #: a study that grows: (new exploration segments, the whole exploration, first new run, n_runs)
     extension: tuple | None = None
 
@@ -80,18 +81,22 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
             import json
 
             a["set_attrs"] = json.dumps(seg.attrs)
+        if seg.options:
+            import json
+
+            a["result_options"] = json.dumps(seg.options)
         if seg.extension is not None:
             from .explorations import write_explored, write_pieces
 
             pieces, expl, lo, n_runs = seg.extension
             write_pieces(h5, pieces)
             if isinstance(expl, dict):  # compaction: the explored columns of the merged segments
-                from .explorations import h5able
+                from .explorations import create_column
 
                 for name, col in expl.items():
-                    h5.create_dataset(L.EXPLORED + "/" + L.name_to_path(name), data=h5able(col),
-                                      chunks=(max(1, min(len(col), 65536)),) + col.shape[1:],
-                                      compression="gzip", compression_opts=1, shuffle=True)
+                    create_column(h5, L.EXPLORED + "/" + L.name_to_path(name), col,
+                                  chunks=(max(1, min(len(col), 65536)),) + col.shape[1:],
+                                  compression="gzip", compression_opts=1, shuffle=True)
             else:
                 write_explored(h5, expl, lo, n_runs)
             a["first_run"], a["n_runs"] = lo, n_runs
@@ -181,6 +186,12 @@ class SegmentFile:
 
     def info_names(self) -> list[str]:
         return list(self.h5[L.INFO]) if L.INFO in self.h5 else []
+
+    def result_options(self) -> dict:
+        import json
+
+        raw = self.h5.attrs.get("result_options")
+        return json.loads(raw) if raw is not None else {}
 
     def set_attrs(self) -> dict:
         import json

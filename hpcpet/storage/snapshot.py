@@ -47,6 +47,9 @@ class Snapshot:
         if not os.path.exists(path):
             raise HpcpetError(f"file not found: {path}")
         self.segments: list[SegmentFile] = []
+        from .compression import enable_readers
+
+        enable_readers()  # zstd / blosc columns need hdf5plugin's filters
         self.h5 = open_h5(path, "r")
         ino = os.fstat(self.h5.id.get_vfd_handle()).st_ino
         a = self.h5.attrs
@@ -118,10 +121,12 @@ class Snapshot:
 
     def explored(self, name: str) -> np.ndarray:
         """The explored values of parameter ``name`` for every run."""
+        from .explorations import read_column
+
         p = L.name_to_path(name)
-        parts = [self.h5[L.EXPLORED][p][()]]
-        parts += [s.h5[L.EXPLORED][p][()] for s in self.segments if L.EXPLORED in s.h5]
-        return _text_array(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        parts = [read_column(self.h5[L.EXPLORED][p])]
+        parts += [read_column(s.h5[L.EXPLORED][p]) for s in self.segments if L.EXPLORED in s.h5]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def pieces(self) -> list[dict]:
         """The description of every exploration segment (kind, names, shape, groups, generation, runs)."""
@@ -190,6 +195,18 @@ class Snapshot:
                     raise FileFormatError(f"{self.path}: result {name!r}: {exc}") from None
         return types
 
+    def result_options(self) -> dict[str, dict]:
+        """Result name -> storage options given with ``add_result`` (the newest wins)."""
+        out: dict[str, dict] = {}
+        if L.RESULTS in self.h5:
+            for name in _result_groups(self.h5[L.RESULTS]):
+                spec = self.h5[L.RESULTS][L.name_to_path(name)].attrs.get("compression")
+                if spec is not None:
+                    out[name] = {"compression": _text(spec)}
+        for seg in self.segments:
+            out.update(seg.result_options())
+        return out
+
     def comments(self) -> dict[str, str]:
         """Result name -> comment."""
         out: dict[str, str] = {}
@@ -232,6 +249,11 @@ class Snapshot:
                 if len(k) == 0:
                     continue
                 k = int(k[-1])
+            if idx is None:  # the consolidated file: read just this run's row
+                if k >= len(g[p][L.OFFSETS if L.OFFSETS in g[p] else L.DATA]) - (1 if L.OFFSETS in g[p] else 0):
+                    continue
+                value = _one_row(g[p], k) if _present(g[p], k) else value
+                continue
             rows = Rows.read(g[p])
             if rows.has()[k]:
                 value = rows.value(k)
@@ -240,6 +262,29 @@ class Snapshot:
     def globals_groups(self) -> list[h5py.Group]:
         """The ``globals`` groups of the file and the segments, oldest first."""
         return [g for _, g in self._groups(L.GLOBALS)]
+
+
+def _present(g: h5py.Group, k: int) -> bool:
+    return bool(g[L.PRESENT][k]) if L.PRESENT in g else True
+
+
+def _one_row(g: h5py.Group, k: int) -> Any:
+    """Row ``k`` of a result group, reading only that row."""
+    from ..kinds import FIXED, RAGGED
+    from .rows import decode_bytes
+
+    t = read_type(g)
+    if t.kind == FIXED:
+        v = g[L.DATA][k]
+        return v[()] if np.ndim(v) == 0 else v
+    lo, hi = (int(x) for x in g[L.OFFSETS][k:k + 2])
+    raw = g[L.VALUES][lo:hi]
+    if t.kind == RAGGED:
+        if L.SHAPES not in g:
+            return raw
+        shaped = raw.reshape(L.row_shape(g[L.SHAPES][k]))
+        return shaped[()] if shaped.ndim == 0 else shaped
+    return decode_bytes(raw.tobytes(), t.kind)
 
 
 def _text_array(arr: np.ndarray) -> np.ndarray:

@@ -106,7 +106,8 @@ def test_pandas_selected_results_and_text(reference):
         df = t.to_pandas(["text.$set.$.msg", "some_group.z"])
         with pytest.raises(HpcpetError, match="to_xarray"):
             t.to_pandas(["arrays.fixed"])
-    assert list(df.columns) == ["x", "neuron.tau", "text.msg", "some_group.z", "status"]
+    run_info = ["attempts", "duration", "host", "start", "worker"]  # run info columns come last
+    assert list(df.columns) == ["x", "neuron.tau", "text.msg", "some_group.z", "status", *run_info]
     assert df.loc[0, "text.msg"] == "x=1.0 tau=5.0" and pd.isna(df.loc[16, "text.msg"])
 
 

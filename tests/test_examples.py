@@ -62,7 +62,8 @@ def test_logistic_ragged_attractor(tmp_path):
     assert n[np.argmin(np.abs(r - 3.2))] == 2  # period 2
     assert n[np.argmin(np.abs(r - 3.5))] == 4  # period 4
     assert n[np.argmin(np.abs(r - 3.9))] > 100  # chaos
-    assert sorted(df.columns) == ["lyapunov", "n_points", "r", "status"]
+    run_info = ["attempts", "duration", "host", "start", "worker"]
+    assert sorted(df.columns) == sorted(["lyapunov", "n_points", "r", "status", *run_info])
     assert df.loc[np.argmin(np.abs(r - 3.9)), "lyapunov"] > 0
 
 

@@ -116,7 +116,8 @@ def shrink(path):
 def plain(v):
     """A JSON form of one value as pypet loaded it, with its type."""
     if isinstance(v, pd.DataFrame):
-        return {"type": "DataFrame", "split": json.loads(v.to_json(orient="split")),
+        return {"type": "DataFrame", "columns": [str(c) for c in v.columns],
+                "data": {str(c): v[c].tolist() for c in v.columns}, "index": v.index.tolist(),
                 "dtypes": {str(k): str(t) for k, t in v.dtypes.items()}, "index_name": v.index.name,
                 "index_dtype": str(v.index.dtype)}
     if isinstance(v, pd.Series):

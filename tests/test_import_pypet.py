@@ -171,7 +171,8 @@ NATIVE = {"results.runs.run_XXXXXXXX.euler_evolution": {"data": "euler_evolution
           "results.runs.run_XXXXXXXX.stats": {"mean": "stats.mean", "n": "stats.n", "label": "stats.label"},
           "results.lorenz.run_XXXXXXXX.frame": {"frame": "lorenz.frame"},
           "results.run_set_00000.run_XXXXXXXX.series": {"series": "series"},
-          "results.run_set_00000.run_XXXXXXXX.norm": {"norm": "norm"}}
+          "results.run_set_00000.run_XXXXXXXX.norm": {"norm": "norm"},
+          "results.run_set_00000.run_XXXXXXXX.info": {"info": "info"}}  # a dict: info.k, info.scale
 
 
 def _value(e):
@@ -231,8 +232,8 @@ def test_example_05_every_value_equals_what_pypet_loads(tmp_path):
                 assert _same(t.explored[name][i], _value(e)), (name, i)
                 assert _same(t.run(i).parameters[name], _value(e)), (name, i)
         assert np.array_equal(ic[0], ic[2]) and not np.array_equal(ic[0], ic[1])
-        names = {item_name for items in NATIVE.values() for item_name in items.values()}
-        assert set(t.results) == names
+        names = {item_name for items in NATIVE.values() for item_name in items.values()} - {"info"}
+        assert set(t.results) == names | {"info.k", "info.scale"}
         assert set(EXPECTED["runs"]) == set(NATIVE)
         for full, runs in EXPECTED["runs"].items():
             assert sorted(runs) == ["0", "1", "2"]
@@ -240,9 +241,11 @@ def test_example_05_every_value_equals_what_pypet_loads(tmp_path):
                 assert set(items) == set(NATIVE[full])
                 for item, e in items.items():
                     name = NATIVE[full][item]
-                    assert _same(t.run(int(run))[name], _value(e)), (name, run)
-                    got = t.get_from_runs(name)[int(run)]
-                    assert _same(got, _value(e)), (name, run)
+                    want = _value(e)
+                    subs = {f"{name}.{k}": v for k, v in want.items()} if isinstance(want, dict) else {name: want}
+                    for name, want in subs.items():
+                        assert _same(t.run(int(run))[name], want), (name, run)
+                        assert _same(t.get_from_runs(name)[int(run)], want), (name, run)
         assert t.results["lorenz.frame"]["kind"] == "pickle" and t.results["series"]["kind"] == "pickle"
         assert t.results["euler_evolution.data"]["comment"] == "Our time series data!"
         assert t.get_from_runs("euler_evolution.data").shape == (3, 20, 3)
@@ -268,6 +271,7 @@ def _euler(t):
     t.add_result("lorenz.$.frame", frame)
     t.add_result("$set.$.series", pd.Series(result[-1], index=["x", "y", "z"], name="last"))
     t.add_result("$set.$.norm", float(np.linalg.norm(result[-1])))
+    t.add_result("$set.$.info", {"k": t.index, "scale": 0.5 * t.index})
 
 
 def test_example_05_names_and_values_equal_a_native_hpcpet_run(tmp_path):
@@ -297,29 +301,36 @@ def test_example_05_names_and_values_equal_a_native_hpcpet_run(tmp_path):
 
 
 def test_unsupported_content_exits_2_naming_it(tmp_path):
-    """pypet_unsupported.hdf5 adds a derived parameter and a PickleResult: no file, exit 2."""
+    """pypet_unsupported.hdf5 adds a derived parameter, a PickleResult, a SparseParameter holding
+    a scipy sparse matrix and a pandas global result: exit 2 naming each, no file."""
     out = tmp_path / "bad.h5"
     proc = hpcpet_cli("import-pypet", UNSUPPORTED, "-o", out, check=False)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("hpcpet: error: cannot convert 2 item(s)")
-    assert "derived parameter scaled_dt" in lines[0] and "results.obj (PickleResult)" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("hpcpet: error: cannot convert 4 item(s)")
+    for what in ("derived parameter scaled_dt", "results.obj (PickleResult)",
+                 "parameter coupling (a scipy sparse matrix", "global result table (a pandas object"):
+        assert what in lines[0], what
     assert "--skip-unsupported" in lines[0] and "Traceback" not in proc.stderr
     assert not out.exists()
     with pytest.raises(UnsupportedPypetError) as info:
         import_pypet(UNSUPPORTED, str(out))
-    assert len(info.value.items) == 2 and not out.exists()
+    assert len(info.value.items) == 4 and not out.exists()
 
 
 def test_skip_unsupported_imports_the_rest_and_lists_it(tmp_path):
     out = tmp_path / "skip.h5"
     proc = hpcpet_cli("import-pypet", UNSUPPORTED, "-o", out, "--skip-unsupported")
-    assert "2 unsupported item(s) skipped" in proc.stdout
+    assert "4 unsupported item(s) skipped" in proc.stdout
     skipped = [ln for ln in proc.stderr.splitlines() if ln.startswith("hpcpet: skipped")]
-    assert len(skipped) == 2 and "scaled_dt" in skipped[0] and "results.obj" in skipped[1]
+    assert len(skipped) == 4 and len(proc.stderr.splitlines()) == 4
+    for line, what in zip(skipped, ("coupling", "scaled_dt", "results.obj", "global result table")):
+        assert what in line, (what, line)
     with hpcpet.load(str(out)) as t, hpcpet.load(str(_imported(tmp_path))) as full:
-        assert set(t.results) == set(full.results) and set(t.globals) == set(full.globals)
-        assert "obj" not in t.globals and "scaled_dt" not in t.parameters
+        # pypet_unsupported.hdf5's runs add no series (keeps the fixture small)
+        assert set(t.results) == set(full.results) - {"series"} and set(t.globals) == set(full.globals)
+        assert "obj" not in t.globals and "table" not in t.globals
+        assert "scaled_dt" not in t.parameters and "coupling" not in t.parameters
         for name in t.results:
             assert all(_same(t.run(i)[name], full.run(i)[name]) for i in range(3)), name
 

@@ -8,7 +8,7 @@ Run in benchmarks/.venv-pypet:
 an ``ArrayParameter`` ``initial_conditions`` explored with three arrays (the first one
 twice, so pypet stores it once and refers to it twice; three runs), zipped with an explored float
 ``func_params.sigma``; plain parameters of several types (int, float, str, bool, a tuple
-and an array in ``ArrayParameter``\\ s); per run:
+and an array in ``ArrayParameter``\\ s, an array in a ``SparseParameter``); per run:
 
 - ``euler_evolution`` (``f_add_result("euler_evolution", ...)``, pypet's
   ``results.runs.run_XXXXXXXX.euler_evolution``): a (steps, 3) array;
@@ -16,11 +16,14 @@ and an array in ``ArrayParameter``\\ s); per run:
 - ``lorenz.$.frame`` : a pandas DataFrame (``results.lorenz.run_XXXXXXXX.frame``);
 - ``$set.$.series`` : a pandas Series with a named index;
 - ``$set.$.norm`` : a float;
+- ``$set.$.info`` : a dict (pypet stores it as a DICT table);
 
 and a global result ``summary`` (two items) added after the runs.
 
 ``pypet_unsupported.hdf5``: the same kinds of things plus what hpcpet cannot hold:
-a ``PickleResult`` and a derived parameter.
+a ``PickleResult``, a derived parameter, a ``SparseParameter`` holding a
+scipy sparse matrix and a pandas DataFrame as a global result (and, to stay small, no
+``series`` result).
 
 ``pypet_arrays_expected.json``: every value as pypet itself loads it back
 (``f_load(load_all=2)``), for tests/test_import_pypet.py.
@@ -32,13 +35,15 @@ import sys
 import numpy as np
 import pandas as pd
 import tables
-from pypet import ArrayParameter, Environment, PickleResult, Trajectory
+import scipy.sparse as sps
+from pypet import ArrayParameter, Environment, PickleResult, SparseParameter, Trajectory
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "pypet_arrays.hdf5")
 BAD = os.path.join(HERE, "pypet_unsupported.hdf5")
 EXPECTED = os.path.join(HERE, "pypet_arrays_expected.json")
 STEPS = 20
+WITH_UNSUPPORTED = False  # set while pypet_unsupported.hdf5 is written
 
 
 def diff_lorenz(value, sigma, beta, rho):
@@ -60,8 +65,10 @@ def euler_scheme(traj):
                           "tag": [f"t{traj.v_idx}{k}" for k in range(4)]},
                          index=pd.Index([10, 20, 30, 40], name="t"))
     traj.f_add_result("lorenz.$.frame", frame, comment="a DataFrame")
-    traj.f_add_result("$set.$.series", pd.Series(result[-1], index=["x", "y", "z"], name="last"))
+    if not WITH_UNSUPPORTED:  # pypet_unsupported.hdf5: no series (keeps it < 300 kB)
+        traj.f_add_result("$set.$.series", pd.Series(result[-1], index=["x", "y", "z"], name="last"))
     traj.f_add_result("$set.$.norm", float(np.linalg.norm(result[-1])))
+    traj.f_add_result("$set.$.info", {"k": traj.v_idx, "scale": 0.5 * traj.v_idx})
     return float(result[-1, 0])
 
 
@@ -76,13 +83,17 @@ def build(traj, unsupported=False):
     traj.f_add_parameter("func_params.rho", 28.0)
     traj.f_add_parameter("flags.verbose", True)
     traj.f_add_parameter(ArrayParameter, "flags.window", (1, 2, 3), comment="a tuple")
+    traj.f_add_parameter(SparseParameter, "weights", np.array([0.5, 1.5]), comment="dense data")
     a, b = np.array([0.01, 0.01, 0.01]), np.array([2.02, 0.02, 0.02])
     traj.f_explore({"initial_conditions": [a, b, a], "func_params.sigma": [10.0, 10.0, 11.0]})
     if unsupported:
         traj.f_add_derived_parameter("scaled_dt", 0.02, comment="derived")
+        traj.f_add_parameter(SparseParameter, "coupling", sps.csr_matrix(np.eye(3)))
 
 
 def write(path, unsupported=False):
+    global WITH_UNSUPPORTED
+    WITH_UNSUPPORTED = unsupported
     if os.path.exists(path):
         os.remove(path)
     env = Environment(trajectory="example_05", filename=path, comment="pypet example_05 for hpcpet",
@@ -97,6 +108,7 @@ def write(path, unsupported=False):
                       note="after the runs", comment="post-processing")
     if unsupported:
         traj.f_add_result(PickleResult, "obj", {"a": {1, 2}}, comment="a set in a pickle")
+        traj.f_add_result("table", pd.DataFrame({"a": [1.0, 2.0]}), comment="a pandas global")
     traj.f_store()
     env.disable_logging()
     shrink(path)

@@ -106,6 +106,11 @@ def test_detect_exploration():
     assert zipped.kind == "zip"
     partial = detect_exploration({"a": np.array([1, 1, 2, 2]), "b": np.array([1, 2, 2, 1])})
     assert partial.kind == "zip"
+    ic = np.array([[0.0, 1.0], [2.0, 3.0]])  # array values (an explored ArrayParameter) in a grid
+    arrays = detect_exploration({"s": np.tile([1.0, 2.0, 3.0], 2), "ic": np.repeat(ic, 3, axis=0)})
+    assert arrays.kind == "cartesian" and arrays.names == ["ic", "s"] and arrays.shape == (2, 3)
+    assert np.array_equal(arrays.column("ic"), np.repeat(ic, 3, axis=0))
+    assert detect_exploration({"ic": ic[[0, 1, 0]], "s": np.array([1.0, 1.0, 2.0])}).kind == "zip"
 
 
 SETS_FIXTURE = os.path.join(HERE, "data", "pypet_sets.hdf5")

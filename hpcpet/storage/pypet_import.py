@@ -167,14 +167,15 @@ def _explored_column(name: str, values: list) -> np.ndarray:
 
 
 def detect_exploration(columns: dict[str, np.ndarray]) -> Exploration:
-    """A cartesian exploration if the columns form a full grid in some order, else zipped."""
+    """A cartesian exploration if the columns form a full grid in some order, else zipped.
+
+    A column may hold arrays (one row per run, as an explored ``ArrayParameter``).
+    """
     names = list(columns)
     n = len(next(iter(columns.values())))
     axes = {}
     for k, col in columns.items():
-        if col.ndim != 1:
-            return Exploration("zip", columns)
-        _, first = np.unique(col, return_index=True)
+        _, first = np.unique(col, axis=0, return_index=True)  # distinct values (rows), first seen
         axes[k] = col[np.sort(first)]
     if 1 < len(names) <= 6 and int(np.prod([len(a) for a in axes.values()])) == n:
         for perm in itertools.permutations(names):

@@ -9,10 +9,10 @@ NP     ?= 3
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[mpi,scoop,analysis,test]"
+	$(PY) -m pip install -q -e ".[mpich,scoop,analysis,test]"
 	touch $@
 
-## demo: create .venv, install hpcpet with MPI from PyPI, run an exploration under mpiexec
+## demo: create .venv, install hpcpet with the mpich wheel, run an exploration under mpiexec
 demo: $(VENV)/.installed
 	@mkdir -p out
 	$(VENV)/bin/mpiexec -n $(NP) $(PY) -m hpcpet run examples/product.py -o out/demo.h5 --overwrite --progress log

@@ -4,27 +4,39 @@
 >>> traj = hpcpet.Trajectory()
 >>> traj.add_parameter("x", 1.0)
 >>> traj.explore(hpcpet.cartesian_product({"x": [1.0, 2.0]}))
+
+Importing the package is cheap: every name below is imported on first use,
+so that a process that only runs batches (an MPI rank, a pool worker)
+imports what it needs and never h5py, and so that ``python -m hpcpet`` can
+set thread limits before numpy is imported.
 """
 from ._version import __version__
-from .cli import main
-from .environment import Environment, Summary
-from .errors import HpcpetError
-from .exploration import Exploration, Segment, cartesian_product, zip_exploration
-from .trajectory import Trajectory
-from . import sample  # samplers (scipy is imported when one is called)
 
-#: imported on first use, so that processes that only run batches never import h5py
-_LAZY = {"load": "storage.reader", "LoadedTrajectory": "storage.reader", "resume": "resuming", "expand": "growing"}
+#: public name -> module that defines it, imported on first use ("" : the name is the module itself)
+_LAZY = {
+    "main": "cli", "Environment": "environment", "Summary": "environment", "HpcpetError": "errors",
+    "Exploration": "exploration", "Segment": "exploration", "cartesian_product": "exploration",
+    "zip_exploration": "exploration", "Trajectory": "trajectory", "sample": "",
+    "load": "storage.reader", "LoadedTrajectory": "storage.reader", "resume": "resuming", "expand": "growing",
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        module = importlib.import_module(f".{_LAZY[name] or name}", __name__)
+        value = module if not _LAZY[name] else getattr(module, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'hpcpet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "Environment", "Exploration", "HpcpetError", "LoadedTrajectory", "Segment", "Summary", "Trajectory",
-    "__version__", "cartesian_product", "load", "main", "resume", "sample", "zip_exploration",
+    "__version__", "cartesian_product", "expand", "load", "main", "resume", "sample", "zip_exploration",
 ]

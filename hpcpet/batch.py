@@ -37,6 +37,7 @@ class BatchResult:
         Wall-clock time of the whole batch.
     info : dict
         Per-run facts (name -> numpy array with one entry per run), e.g. duration.
+        ``gpus`` (str): the worker's ``CUDA_VISIBLE_DEVICES`` under ``--gpus-per-worker``.
     options : dict
         Result name -> storage options given with ``add_result`` (compression).
     """

@@ -1,8 +1,16 @@
-"""The ``python -m hpcpet`` command line: one module per verb in ``hpcpet.commands``."""
+"""The ``python -m hpcpet`` command line: one module per verb in ``hpcpet.commands``.
+
+Invariant: an error the user can fix is one line ``hpcpet: error: ...`` and
+exit code 2, never a traceback. Under a multi-rank launch (mpiexec, mpirun,
+srun) every error names its rank and host, an error that every rank hits
+is printed once, and no rank is left waiting: the job ends (see
+:func:`hpcpet.backends.mpi.report_error`).
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -10,13 +18,24 @@ from ._version import __version__
 from .errors import HpcpetError
 
 #: verbs, each a module in hpcpet.commands with ``add_parser(subparsers)``
-VERBS = ["run", "resume", "info", "merge", "plot", "status", "import-pypet"]
+VERBS = ["run", "resume", "info", "merge", "plot", "status", "import-pypet", "jobscript"]
+#: verbs that may run under a multi-rank launch (the others would do the same work on every rank)
+MPI_VERBS = ("run", "resume")
 
 
-def build_parser(verbs: Sequence[str] = VERBS) -> argparse.ArgumentParser:
+def program_name(argv0: str | None = None) -> str:
+    """How the user started hpcpet: ``hpcpet`` (the console script) or ``python -m hpcpet``."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    base = os.path.basename(argv0 or "")
+    if base in ("hpcpet", "hpcpet.exe"):
+        return "hpcpet"
+    return "python -m hpcpet"
+
+
+def build_parser(verbs: Sequence[str] = VERBS, prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser with ``verbs`` (default: every verb)."""
     parser = argparse.ArgumentParser(
-        prog="python -m hpcpet",
+        prog=prog or program_name(),
         description="Run huge parameter explorations into one HDF5 file.")
     parser.add_argument("--version", action="version", version=f"hpcpet {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -31,67 +50,63 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     Errors in the user's input print one line (``hpcpet: error: ...``) and
     give exit code 2, without a traceback.
     """
+    from .launch import current
+
     argv = sys.argv[1:] if argv is None else list(argv)
+    launch = current()
     # only the named verb's module is imported (every MPI rank parses the command line)
     parser = build_parser([argv[0]] if argv and argv[0] in VERBS else VERBS)
-    args = parser.parse_args(argv)
+    if launch.multi and launch.rank != 0:
+        args = _parse_silently(parser, argv)  # rank 0 prints usage errors and --help, once
+        if isinstance(args, int):
+            return args
+    else:
+        args = parser.parse_args(argv)
+    if launch.multi and args.verb not in MPI_VERBS:
+        if launch.rank == 0:  # the same on every rank: said once, no MPI needed
+            print(f"hpcpet: error: '{args.verb}' does not run under {launch.launcher} with "
+                  f"{launch.size or 'several'} ranks; start it as a single process", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except HpcpetError as exc:
-        _let_rank_0_report_first()
-        print(f"hpcpet: error: {exc}", file=sys.stderr)
-        _end_mpi_job_after_error(2)
-        return 2
+        return _report(str(exc), 2, prefixed=getattr(exc, "prefixed", False))
     except BrokenPipeError:  # output piped into `head` and the like
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception:
-        _end_mpi_job_after_error(1, traceback=True)
-        raise
+        if not launch.multi:
+            raise
+        import traceback
+
+        return _report(traceback.format_exc().rstrip(), 1)
     except KeyboardInterrupt:
         print("hpcpet: interrupted", file=sys.stderr)
         return 130
 
 
-#: seconds an MPI worker rank waits before reporting an error (see _let_rank_0_report_first)
-WORKER_ERROR_DELAY = 2.0
+def _parse_silently(parser: argparse.ArgumentParser, argv: list[str]):
+    """``parse_args`` with its output (usage errors, --help) swallowed; an int is the exit code."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return parser.parse_args(argv)
+        except SystemExit as exc:
+            return int(exc.code or 0)
 
 
-def _let_rank_0_report_first() -> None:
-    """On an MPI worker rank, wait a little before reporting an error.
+def _report(text: str, code: int, prefixed: bool = False) -> int:
+    """Print an error (under a multi-rank launch: with rank and host, once, ending the job)."""
+    from .launch import current
 
-    Most errors (a bad option, an experiment file that does not import) happen on
-    every rank alike: rank 0 then reports it once and ends the job before the
-    other ranks print the same line N-1 times. An error of this rank alone is
-    still reported, a moment later.
-    """
-    from .backends import under_mpi
+    if current().multi:
+        from .backends.mpi import report_error
 
-    if under_mpi():
-        from .backends.mpi import _rank_from_env
-
-        if _rank_from_env() != 0:
-            import time
-
-            from mpi4py import MPI  # noqa: F401  (initialised like rank 0, so that its abort ends us)
-
-            time.sleep(WORKER_ERROR_DELAY)
-
-
-def _end_mpi_job_after_error(code: int, traceback: bool = False) -> None:
-    """Under a multi-rank mpiexec, an error on one rank must not leave the others waiting."""
-    from .backends import under_mpi
-
-    if under_mpi():
-        if traceback:
-            import traceback as tb
-
-            tb.print_exc()
-        from .backends.mpi import abort_if_worker_failed
-
-        abort_if_worker_failed(code)
+        return report_error(text, code, prefixed=prefixed)
+    print(f"hpcpet: error: {text}", file=sys.stderr)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -40,6 +40,8 @@ class FrozenInput:
     kwargs: dict = field(default_factory=dict)
     experiment: Optional[str] = None
     fail_fast: bool = False
+    #: threads and GPUs of worker processes (:class:`hpcpet.placement.WorkerSetup`), set by the environment
+    setup: Any = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -107,6 +109,8 @@ class Worker:
         self.frozen = frozen
         self.view = RunView(frozen.trajectory)
         self.exploration = frozen.trajectory.exploration
+        #: facts about this worker process recorded for every run in ``BatchResult.info`` (e.g. ``gpus``)
+        self.tags: dict[str, str] = {}
 
     def extend(self, segments: list, total: int) -> None:
         """A new generation: add the exploration ``segments`` the master added (it now has ``total``)."""
@@ -161,8 +165,11 @@ class Worker:
                     if v is not None:
                         status[k] = FAILED
                         errors[start + k] = f"ResultTypeError: result {name!r}: {type(exc).__name__}: {exc}"
-        return BatchResult(start, stop, status, encoded, errors, traj.comments,
-                           time.perf_counter() - t0, options=traj.options)
+        result = BatchResult(start, stop, status, encoded, errors, traj.comments,
+                             time.perf_counter() - t0, options=traj.options)
+        for name, value in self.tags.items():
+            result.info[name] = np.full(n, value)
+        return result
 
 
 def _ranges(todo: np.ndarray) -> list[list[int]]:

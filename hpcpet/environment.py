@@ -159,6 +159,15 @@ class Environment:
     presets : mapping of str to value, optional
         Parameter defaults to override (see :meth:`Trajectory.preset`); text is
         read as the parameter's type. Recorded in the metadata as ``presets`` (JSON).
+    threads_per_run : int, optional
+        BLAS/OpenMP threads of each worker process (default 1 unless
+        ``OMP_NUM_THREADS`` etc. are set; see :mod:`hpcpet.placement`).
+    gpus_per_worker : int, optional
+        GPUs each worker sees through ``CUDA_VISIBLE_DEVICES``.
+    gpus : str, optional
+        The GPUs to share out (``"0,1,2,3"``; default: the launcher's list).
+    ranks_per_run : int, optional
+        MPI backend: ranks that execute each run together (``traj.comm``).
     """
 
     def __init__(self, trajectory: Trajectory, filename: str, *, backend: str | Backend = "serial",
@@ -166,7 +175,9 @@ class Environment:
                  progress: str = "auto", fail_fast: bool = False, batch_size: int | None = None,
                  experiment: Experiment | None = None, part: tuple[int, int] | None = None,
                  seed: int | None = None, presets: dict[str, Any] | None = None,
-                 compression: str | None = None):
+                 compression: str | None = None,
+                 threads_per_run: int | None = None, gpus_per_worker: int | None = None,
+                 gpus: str | None = None, ranks_per_run: int | None = None):
         if batch_size is not None and batch_size < 1:
             raise HpcpetError(f"batch size must be >= 1, got {batch_size}")
         if seed is not None:
@@ -177,7 +188,17 @@ class Environment:
             trajectory.preset(name, value)
         self.trajectory = trajectory
         self.filename = filename
-        self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores)
+        setup = None
+        if (threads_per_run, gpus_per_worker, gpus) != (None, None, None):
+            from .backends import resolve_name
+            from .placement import WorkerSetup
+
+            setup = WorkerSetup(threads_per_run, gpus_per_worker, gpus)  # checked before MPI starts
+            setup.check(backend.name if isinstance(backend, Backend) else resolve_name(backend))
+        options = {} if ranks_per_run is None else {"ranks_per_run": ranks_per_run}
+        self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores, **options)
+        if setup is not None:
+            self.backend.setup = setup
         self.set_size = set_size
         self.overwrite = overwrite
         self.progress = progress
@@ -343,6 +364,7 @@ class Environment:
         batches while the file is being created.
         """
         t0 = time.perf_counter()
+        frozen.setup = self.backend.setup
         make = writer if callable(writer) else None
         set_size = self.set_size if make else writer.set_size
         writer = None if make else writer

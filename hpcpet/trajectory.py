@@ -60,7 +60,7 @@ class RunView(dict):
     """
 
     # ``__dict__`` mirrors the top-level parameters so that ``traj.x`` is as fast as ``traj["x"]``
-    __slots__ = ("index", "trajectory", "columns", "comments", "options", "added", "_start", "_by_raw",
+    __slots__ = ("index", "trajectory", "columns", "comments", "options", "added", "comm", "_start", "_by_raw",
                  "_plain", "__dict__")
 
     @staticmethod
@@ -73,6 +73,9 @@ class RunView(dict):
         self.__dict__.update((n, v) for n, v in self.items() if RunView.mirrors(n))
         self.trajectory = trajectory
         self.index: int | None = None
+        #: MPI backend: the communicator of the ranks executing this run together (``--ranks-per-run``;
+        #: a 1-rank communicator otherwise); None outside MPI
+        self.comm = None
         self._plain: dict[str, str] = {}  # raw name -> plain name, kept for the worker's life
         #: plain result name -> storage options (compression), kept for the worker's life
         self.options: dict[str, dict] = {}

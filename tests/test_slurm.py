@@ -9,10 +9,18 @@ import pytest
 
 import hpcpet
 
-from conftest import ROOT, experiment
+from conftest import experiment, hpcpet_cli
 from filecompare import assert_same_content
 
-JOBS = os.path.join(ROOT, "jobscripts")
+
+@pytest.fixture
+def jobs(tmp_path):
+    """The job scripts as a pip user gets them: written by ``python -m hpcpet jobscript``."""
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    for name, file in (("run-mpi", "run-mpi.sbatch"), ("submit-array", "submit-array.sh")):
+        hpcpet_cli("jobscript", name, "-o", folder / file)
+    return str(folder)
 
 
 def _cluster_problem() -> str | None:
@@ -66,10 +74,10 @@ def wait_gone(job_ids, timeout=180) -> None:
     raise AssertionError(f"jobs {job_ids} still queued after {timeout} s")
 
 
-def test_array_and_merge_equals_a_serial_run(tmp_path, reference):
+def test_array_and_merge_equals_a_serial_run(tmp_path, reference, jobs):
     out = tmp_path / "all.h5"
     # set size 4: part boundaries fall inside buckets and buckets are copied whole
-    proc = subprocess.run([os.path.join(JOBS, "submit-array.sh"), experiment("kinds.py"), out, "3"],
+    proc = subprocess.run([os.path.join(jobs, "submit-array.sh"), experiment("kinds.py"), out, "3"],
                           capture_output=True, text=True, cwd=tmp_path,
                           env=job_env(HPCPET_ARGS="--set-size 4"), timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -85,9 +93,9 @@ def test_array_and_merge_equals_a_serial_run(tmp_path, reference):
     assert not (tmp_path / "all.parts").exists()  # parts removed after the merge
 
 
-def test_run_mpi_with_two_tasks_gives_a_complete_file(tmp_path, reference):
+def test_run_mpi_with_two_tasks_gives_a_complete_file(tmp_path, reference, jobs):
     out = tmp_path / "mpi.h5"
-    proc = sbatch("--wait", "--ntasks=2", "--output=job.out", os.path.join(JOBS, "run-mpi.sbatch"),
+    proc = sbatch("--wait", "--ntasks=2", "--output=job.out", os.path.join(jobs, "run-mpi.sbatch"),
                   experiment("kinds.py"), out, cwd=tmp_path)
     log = (tmp_path / "job.out").read_text()
     assert proc.returncode == 0, proc.stderr + log
@@ -110,12 +118,12 @@ def run(traj):
 '''
 
 
-def test_run_mpi_stops_on_sigterm_and_resumes_when_resubmitted(tmp_path):
+def test_run_mpi_stops_on_sigterm_and_resumes_when_resubmitted(tmp_path, jobs):
     """SIGTERM to the batch shell (what --signal=B:TERM@60 sends before the time limit)."""
     exp = tmp_path / "slow.py"
     exp.write_text(SLOW)
     out = tmp_path / "slow.h5"
-    script = os.path.join(JOBS, "run-mpi.sbatch")
+    script = os.path.join(jobs, "run-mpi.sbatch")
     proc = sbatch("--parsable", "--ntasks=2", "--output=first.out", script, exp, out, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     job = proc.stdout.strip().split(";")[0]
@@ -139,3 +147,27 @@ def test_run_mpi_stops_on_sigterm_and_resumes_when_resubmitted(tmp_path):
         assert t.completed.all()
         y = t.get_from_runs("y")
         assert (y == 2 * t.explored["x"]).all()
+
+
+def test_srun_directly_gives_the_serial_file(tmp_path, reference):
+    """srun --mpi=pmi2 -n 3 under the real SLURM, no mpiexec: auto picks mpi from srun's variables."""
+    out = tmp_path / "srun.h5"
+    proc = subprocess.run(["srun", "--mpi=pmi2", "-n", "3", sys.executable, "-m", "hpcpet", "run",
+                           experiment("kinds.py"), "-o", str(out), "--quiet"],
+                          capture_output=True, text=True, env=job_env(), timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_content(reference, str(out))
+    with hpcpet.load(out) as t:
+        assert t.meta["backend"] == "mpi"
+
+
+def test_srun_without_an_mpi_plugin_is_one_line_error(tmp_path):
+    """Plain srun (MpiDefault=none): 3 singleton MPI jobs; said once, nothing run, nothing written."""
+    out = tmp_path / "srun.h5"
+    proc = subprocess.run(["srun", "--mpi=none", "-n", "3", sys.executable, "-m", "hpcpet", "run",
+                           experiment("kinds.py"), "-o", str(out)],
+                          capture_output=True, text=True, env=job_env(), timeout=180)
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("hpcpet: error:")]
+    assert len(errors) == 1 and "srun started 3 tasks without an MPI plugin" in errors[0], proc.stderr
+    assert not out.exists()

@@ -26,7 +26,11 @@ class Backend(ABC):
     is_master: bool = True
 
     def __init__(self, ncores: int | None = None):
+        from ..placement import WorkerSetup
+
         self.ncores = ncores
+        #: threads and GPUs of the worker processes (the environment passes it on in the frozen input)
+        self.setup = WorkerSetup()
 
     @property
     @abstractmethod

@@ -14,6 +14,12 @@ Messages (all from/to rank 0)::
     master -> worker  WORK   (start, stop)
     worker -> master  RESULT BatchResult, or None as the last message ("bye")
     master -> worker  STOP   None: run no more batches, say bye, leave serve()
+    any    -> master  ERROR  (rank, host, text, exit code): this rank failed outside a run
+
+Errors (:func:`report_error`): a rank that fails sends its error to rank 0
+and waits; rank 0 prints every distinct error once, naming ranks and hosts,
+and ends the job with ``MPI_Abort``. So an error that every rank hits is
+one line, an error of one rank names it, and no rank is left waiting.
 """
 from __future__ import annotations
 
@@ -26,9 +32,11 @@ import traceback
 from typing import Callable, Iterator
 
 from ..engine import BatchResult, BatchSource, FrozenInput, Worker
+from ..errors import HpcpetError
+from ..launch import current as current_launch, mismatch_message
 from .base import Backend
 
-TAG_HELLO, TAG_WORK, TAG_RESULT, TAG_STOP = 11, 12, 13, 14
+TAG_HELLO, TAG_WORK, TAG_RESULT, TAG_STOP, TAG_ERROR = 11, 12, 13, 14, 15
 #: master backends created in this process (they release their workers at exit)
 _MASTERS: list = []
 #: batches kept queued per worker rank
@@ -39,6 +47,10 @@ FIRST_RESULT_WAIT = 0.1
 ABORT_DELAY = 0.3
 #: seconds :meth:`MPIBackend.terminate` waits for workers before giving up on them
 TERMINATE_WAIT = 2.0
+#: seconds rank 0, failing, waits for the errors of the other ranks before it ends the job
+COLLECT_WAIT = 2.0
+#: seconds a failing rank > 0 waits for rank 0 to end the job before it prints its error and aborts
+REPORT_WAIT = 5.0
 
 
 class Poller:
@@ -90,11 +102,19 @@ class MPIBackend(Backend):
         Whether rank 0 also runs batches between polls. Default: only with
         a single worker rank (``-n 2``); set ``HPCPET_MPI_MASTER_WORKS=0/1``
         to override. With ``-n 1`` rank 0 always runs everything itself.
+    ranks_per_run : int, optional
+        Run each run collectively on a group of this many worker ranks
+        (``COMM_WORLD.Split``): the group's first rank (its leader) gets the
+        batches from rank 0 and passes them on, every rank of the group
+        calls the run function with ``traj.comm`` the group's communicator,
+        and only the leader's results are stored. Must divide the number of
+        worker ranks (``-n`` minus 1); rank 0 then only dispatches and writes.
     """
 
     name = "mpi"
 
-    def __init__(self, ncores: int | None = None, master_works: bool | None = None):
+    def __init__(self, ncores: int | None = None, master_works: bool | None = None,
+                 ranks_per_run: int | None = None):
         super().__init__(ncores)
         from mpi4py import MPI
 
@@ -102,13 +122,30 @@ class MPIBackend(Backend):
         self.comm = MPI.COMM_WORLD
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
+        check_world(MPI)
         self.is_master = self.rank == 0
         if master_works is None:
             master_works = _master_works_default(self.size)
         self.master_works = master_works or self.size == 1
+        #: this rank's group communicator with ``ranks_per_run`` (None otherwise, and on rank 0)
+        self.group = None
+        self.ranks_per_run = ranks_per_run
+        if ranks_per_run is not None:
+            workers = self.size - 1
+            if workers < 1 or ranks_per_run < 1 or workers % ranks_per_run:
+                raise HpcpetError(
+                    f"--ranks-per-run {ranks_per_run} does not divide the {workers} worker ranks "
+                    f"(-n {self.size}: rank 0 only writes); use -n 1+{ranks_per_run}*m")
+            self.master_works = False
+            color = MPI.UNDEFINED if self.rank == 0 else (self.rank - 1) // ranks_per_run
+            group = self.comm.Split(color, self.rank)  # collective: every rank calls it
+            self.group = None if group == MPI.COMM_NULL else group
+        #: the ranks rank 0 talks to: every worker rank, or each group's first rank
+        self.leaders = list(range(1, self.size, ranks_per_run or 1))
         self._started = False  # master: workers got a HELLO for the current start()
         self._used = False  # master: start() was called at least once
-        self._abort_at_exit = False  # master: terminate() left workers running
+        self._abort_at_exit = 0  # master: exit code of an MPI_Abort at exit (workers left running)
+        self._failed = False  # master: a worker rank reported an error (it will never say bye)
         self._queued: dict[int, int] = {}  # master: batches handed out and not yet returned, per rank
         self._early: list[BatchResult] = []  # master: results received in start()
         self._worker: Worker | None = None
@@ -119,7 +156,7 @@ class MPIBackend(Backend):
     # ------------------------------------------------------------------ master
     @property
     def workers(self) -> int:
-        return (self.size - 1) + (1 if self.master_works else 0)
+        return len(self.leaders) + (1 if self.master_works else 0)
 
     def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
         """Broadcast the frozen input to every rank, once; with ``source``, hand out the first batches."""
@@ -131,8 +168,27 @@ class MPIBackend(Backend):
                 self.comm.send(True, dest=r, tag=TAG_HELLO)
             self._started = self._used = True
             self.comm.bcast(frozen, root=0)
-            if source is not None:
-                self._begin(source)
+        index = self._node_index(frozen)  # collective when GPUs are placed
+        if self._worker is not None:
+            self._place(self._worker, frozen, index)
+        if self.size > 1 and source is not None:
+            self._begin(source)
+
+    def _node_index(self, frozen: FrozenInput) -> int | None:
+        """This rank's number among the working ranks of its node (for GPUs; collective), or None."""
+        if frozen.setup is None or frozen.setup.gpus_per_worker is None:
+            return None
+        node = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED, key=self.rank)
+        ranks = node.allgather(self.rank)
+        node.Free()
+        working = [r for r in ranks if r != 0 or self.master_works]
+        return working.index(self.rank) if self.rank in working else None
+
+    def _place(self, worker: Worker, frozen: FrozenInput, index: int | None) -> None:
+        """Threads, GPUs and ``traj.comm`` of this rank's worker."""
+        if frozen.setup is not None:
+            worker.tags.update(frozen.setup.apply(index))
+        worker.view.comm = self.group if self.group is not None else self.MPI.COMM_SELF
 
     def _begin(self, source: BatchSource) -> None:
         """Give every worker its first batches, so that they run while the master creates the file.
@@ -141,7 +197,7 @@ class MPIBackend(Backend):
         most :data:`FIRST_RESULT_WAIT` s for it); the other prefetched
         batches are sized from that. Early results are yielded first by :meth:`run`.
         """
-        for r in range(1, self.size):
+        for r in self.leaders:
             self._hand_out(source, r)
         if not self._queued:
             return
@@ -153,7 +209,7 @@ class MPIBackend(Backend):
             self._queued[status.Get_source()] -= 1
             source.observe(result)  # observing it again later does not change the estimate
             self._early.append(result)
-        for r in range(1, self.size):
+        for r in self.leaders:
             self._top_up(source, r)
 
     def _hand_out(self, source: BatchSource, rank: int) -> bool:
@@ -177,7 +233,7 @@ class MPIBackend(Backend):
         status = MPI.Status()
         poll = Poller(longest=2e-3)
         queued = self._queued
-        for r in range(1, self.size):
+        for r in self.leaders:
             self._top_up(source, r)
         early, self._early = self._early, []
         yield from early
@@ -199,7 +255,20 @@ class MPIBackend(Backend):
                 else:
                     yield self._worker.run_batch(batch)
                 continue
+            failed = self._worker_error()
+            if failed is not None:
+                raise RankError(failed)
             poll.wait()
+
+    def _worker_error(self) -> str | None:
+        """``rank R on HOST: text`` of a worker rank that reported an error, or None."""
+        msg = self.comm.improbe(self.MPI.ANY_SOURCE, TAG_ERROR)
+        if msg is None:
+            return None
+        rank, host, text, code = msg.recv()
+        self._failed = True
+        self._abort_at_exit = code
+        return f"rank {rank} on {host}: {text}"
 
     def close(self) -> None:
         """Tell every worker to stop and wait until each says bye.
@@ -207,9 +276,12 @@ class MPIBackend(Backend):
         Batches a worker already has finish first: the one running and, with
         some MPI libraries, the queued ones too (at most :data:`PREFETCH`, each
         about 0.05 s of runs). Their results are dropped; see :meth:`terminate`
-        to stop without waiting.
+        to stop without waiting. After a worker rank failed, this is :meth:`terminate`.
         """
-        self._release(None)
+        if self._failed:
+            self.terminate()
+        elif not self._release(None):  # a worker rank failed meanwhile: end the job at exit
+            self._abort_at_exit = self._abort_at_exit or 1
 
     def terminate(self) -> None:
         """Stop at once: tell workers to stop, wait briefly, and abort the job at exit if some are still busy.
@@ -217,7 +289,7 @@ class MPIBackend(Backend):
         The abort happens at interpreter exit, after the results file is closed.
         """
         if not self._release(TERMINATE_WAIT):
-            self._abort_at_exit = True
+            self._abort_at_exit = self._abort_at_exit or 130
 
     def _release(self, timeout: float | None) -> bool:
         """Send STOP to every worker and collect their byes; False if ``timeout`` s passed first."""
@@ -225,9 +297,9 @@ class MPIBackend(Backend):
             return True
         self._started = False
         comm, MPI = self.comm, self.MPI
-        for r in range(1, self.size):
+        for r in self.leaders:
             comm.send(None, dest=r, tag=TAG_STOP)
-        pending = set(range(1, self.size))
+        pending = set(self.leaders)
         status = MPI.Status()
         poll = Poller(longest=5e-3)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -235,6 +307,10 @@ class MPIBackend(Backend):
             msg = comm.improbe(MPI.ANY_SOURCE, TAG_RESULT, status)
             if msg is None:
                 if deadline is not None and time.monotonic() > deadline:
+                    return False
+                failed = self._worker_error()
+                if failed is not None:  # that rank never says bye: give up on the others too
+                    print(f"hpcpet: error: {failed}", file=sys.stderr, flush=True)
                     return False
                 poll.wait()
                 continue
@@ -250,7 +326,7 @@ class MPIBackend(Backend):
         try:
             if self._abort_at_exit:
                 print("[hpcpet] stopping MPI workers that are still running (MPI_Abort)", file=sys.stderr)
-                _abort(self.comm, 130)
+                _abort(self.comm, self._abort_at_exit)
             if self._started:
                 self.close()
             elif not self._used:
@@ -274,8 +350,10 @@ class MPIBackend(Backend):
                 pass
         try:
             self._serve()
-        except BaseException:
-            print(f"[hpcpet] MPI rank {self.rank} failed; aborting the job", file=sys.stderr)
+        except BaseException as exc:
+            where = current_launch().host
+            print(f"hpcpet: error: rank {self.rank} on {where}: {type(exc).__name__}: {exc}; aborting "
+                  "the job", file=sys.stderr)
             traceback.print_exc()
             _abort(self.comm, 1)
         finally:
@@ -290,6 +368,15 @@ class MPIBackend(Backend):
             return
         frozen = comm.bcast(None, root=0)
         worker = Worker(frozen)
+        self._place(worker, frozen, self._node_index(frozen))
+        group = self.group
+        if group is not None and group.Get_rank() != 0:
+            self._follow(worker)
+            return
+        if group is not None:
+            import numpy as np
+
+            order = np.empty(2, np.int64)  # (start, stop) for the group; (-1, -1): stop
         sends: list = []
         while True:
             msg = poll.until(lambda: comm.improbe(0, TAG_STOP) or comm.improbe(0, TAG_WORK))
@@ -297,31 +384,135 @@ class MPIBackend(Backend):
             if payload is None:  # STOP (a WORK message is never None)
                 break
             start, stop = payload
+            if group is not None:
+                order[:] = start, stop
+                group.Ibcast(order, root=0).Wait()
             result = worker.run_batch(range(start, stop))
             # isend: the worker goes on with its queued batch instead of spinning until the
             # master posts the receive (a blocking send cost ~15% of worker time here)
             sends = [r for r in sends if not r.Test()]
             sends.append(comm.isend(result, dest=0, tag=TAG_RESULT))
+        if group is not None:
+            order[:] = -1
+            group.Ibcast(order, root=0).Wait()
         while comm.iprobe(0, TAG_WORK):  # drop batches handed out after all
             comm.recv(source=0, tag=TAG_WORK)
         self.MPI.Request.waitall(sends)
         comm.send(None, dest=0, tag=TAG_RESULT)
 
+    def _follow(self, worker: Worker) -> None:
+        """A group member other than its leader: run the batches the leader passes on, keep no results."""
+        import numpy as np
 
-def abort_if_worker_failed(code: int = 2) -> None:
-    """After an error under a multi-rank mpiexec: abort the whole job unless rank 0 can release the workers.
+        order = np.empty(2, np.int64)
+        poll = Poller(longest=5e-3)
+        while True:
+            request = self.group.Ibcast(order, root=0)
+            poll.until(request.Test)  # a blocking bcast would spin at 100 % CPU while idle
+            if order[0] < 0:
+                return
+            worker.run_batch(range(int(order[0]), int(order[1])))
 
-    A worker rank that fails before or outside :meth:`MPIBackend.serve` would
-    leave the master waiting for it forever, and a master that fails before
-    it created its backend would leave the workers waiting; MPI_Abort ends
-    every rank instead. A master with a backend releases its workers at exit.
+
+class RankError(HpcpetError):
+    """An error that a worker rank reported to the master (its text names the rank and host)."""
+
+    prefixed = True
+
+
+def check_world(MPI) -> None:
+    """Raise :class:`LaunchMismatch` when the launcher started more ranks than ``COMM_WORLD`` has."""
+    launch = current_launch()
+    size = MPI.COMM_WORLD.Get_size()
+    if launch.size is not None and launch.size > 1 and size != launch.size:
+        library = MPI.Get_library_version().strip().splitlines()[0].strip()
+        raise LaunchMismatch(mismatch_message(launch, size, library))
+
+
+class LaunchMismatch(HpcpetError):
+    """The launcher's rank count differs from MPI's: the ranks cannot talk to each other."""
+
+
+def _ranges(ranks: list[int]) -> str:
+    """``0-3, 5``."""
+    parts, start = [], None
+    for i, r in enumerate(ranks):
+        if start is None:
+            start = r
+        if i + 1 == len(ranks) or ranks[i + 1] != r + 1:
+            parts.append(str(start) if start == r else f"{start}-{r}")
+            start = None
+    return ", ".join(parts)
+
+
+def _where(ranks: list[int], hosts: list[str]) -> str:
+    """``rank 3 on node17``, ``ranks 0-3 on node1, node2``."""
+    hosts = sorted(set(hosts))
+    on = ", ".join(hosts[:3]) + (f" and {len(hosts) - 3} more hosts" if len(hosts) > 3 else "")
+    return f"{'rank' if len(ranks) == 1 else 'ranks'} {_ranges(sorted(ranks))} on {on}"
+
+
+def report_error(text: str, code: int, prefixed: bool = False) -> int:
+    """Report an error of this rank under a multi-rank launch; return the exit code, or end the job.
+
+    * rank 0 with a master backend: print it (``prefixed``: ``text`` names
+      its rank already) and return; the master releases or aborts the
+      workers at exit;
+    * rank 0 otherwise: gather the other ranks' errors for up to
+      :data:`COLLECT_WAIT` s, print each distinct one once with the ranks
+      and hosts that hit it, and ``MPI_Abort`` the job;
+    * other ranks: send the error to rank 0 and wait for it to end the job;
+      after :data:`REPORT_WAIT` s (rank 0 busy or gone) print it and abort;
+    * when the launcher and MPI disagree about the number of ranks (see
+      :func:`check_world`) the ranks cannot talk: the launcher's rank 0
+      prints, every rank exits with ``code``.
     """
-    rank = _rank_from_env()
+    launch = current_launch()
+    try:
+        from mpi4py import MPI
+    except ImportError:  # cannot talk to the others: the launcher's rank 0 speaks for all
+        if launch.rank == 0:
+            print(f"hpcpet: error: {launch.where()}: {text}", file=sys.stderr, flush=True)
+        return code
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if launch.size is not None and size != launch.size:
+        if launch.rank == 0:
+            print(f"hpcpet: error: {text}", file=sys.stderr, flush=True)
+        return code
+    host = launch.host
     if rank == 0 and _MASTERS:
-        return
-    from mpi4py import MPI
-
-    _abort(MPI.COMM_WORLD, code)
+        where = "" if prefixed else f"rank 0 on {host}: "
+        print(f"hpcpet: error: {where}{text}", file=sys.stderr, flush=True)
+        return code
+    if rank != 0:
+        request = comm.isend((rank, host, text, code), dest=0, tag=TAG_ERROR)
+        deadline = time.monotonic() + REPORT_WAIT
+        while time.monotonic() < deadline:  # rank 0 prints it and aborts the job, ending us too
+            request.Test()
+            time.sleep(0.01)
+        print(f"hpcpet: error: rank {rank} on {host}: {text}", file=sys.stderr, flush=True)
+        _abort(comm, code)
+        return code  # pragma: no cover - MPI_Abort does not return
+    errors = {0: (host, text, code)}
+    status = MPI.Status()
+    deadline = time.monotonic() + COLLECT_WAIT
+    poll = Poller(longest=10e-3)
+    while len(errors) < size and time.monotonic() < deadline:
+        msg = comm.improbe(MPI.ANY_SOURCE, TAG_ERROR, status)
+        if msg is None:
+            poll.wait()
+            continue
+        r, h, t, c = msg.recv()
+        errors[r] = (h, t, c)
+    by_text: dict[str, list[int]] = {}
+    for r, (_, t, _) in sorted(errors.items()):
+        by_text.setdefault(t, []).append(r)
+    for t, ranks in by_text.items():
+        where = _where(ranks, [errors[r][0] for r in ranks])
+        print(f"hpcpet: error: {where}: {t}", file=sys.stderr)
+    _abort(comm, code)
+    return code  # pragma: no cover
 
 
 def _abort(comm, code: int) -> None:
@@ -329,11 +520,3 @@ def _abort(comm, code: int) -> None:
     sys.stderr.flush()
     time.sleep(ABORT_DELAY)
     comm.Abort(code)
-
-
-def _rank_from_env() -> int:
-    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
-        value = os.environ.get(var)
-        if value not in (None, ""):
-            return int(value)
-    return 0

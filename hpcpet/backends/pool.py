@@ -30,6 +30,8 @@ def _init(frozen: FrozenInput, stop=None, barrier=None) -> None:
             os._exit(1)
     signal.signal(signal.SIGTERM, on_term)
     _WORKER = Worker(frozen)
+    if frozen.setup is not None:  # threads and GPUs; pool processes are numbered from 1
+        _WORKER.tags.update(frozen.setup.apply(mp.current_process()._identity[0] - 1))
 
 
 def _run(batch: range) -> BatchResult:

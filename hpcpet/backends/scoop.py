@@ -72,6 +72,8 @@ def _run_batch(key: str, start: int, stop: int) -> BatchResult:
         _CACHE.clear()
         _forget_frozen(key)
         worker = _CACHE[key] = Worker(frozen)
+        if frozen.setup is not None:  # threads (GPUs are not placed on SCOOP workers)
+            frozen.setup.apply(None)
     return worker.run_batch(range(start, stop))
 
 

@@ -18,6 +18,8 @@ class SerialBackend(Backend):
 
     def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
         self._worker = Worker(frozen)
+        if frozen.setup is not None:  # this process is the user's: only explicit limits apply
+            self._worker.tags.update(frozen.setup.apply(0, worker_process=False))
 
     def extend(self, segments: list, total: int) -> None:
         self._worker.extend(segments, total)

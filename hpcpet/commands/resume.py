@@ -1,7 +1,7 @@
 """``resume``: complete an interrupted results file, running exactly the missing runs."""
 from __future__ import annotations
 
-from .run import add_run_options, check_run_options, progress_mode
+from .run import add_run_options, check_run_options, make_backend, prepare_workers, progress_mode
 
 
 def add_parser(sub) -> None:
@@ -20,11 +20,11 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..backends import get_backend
+    check_run_options(args)
+    prepare_workers(args)  # before anything imports numpy
     from ..resuming import resume
 
-    check_run_options(args)
-    backend = get_backend(args.backend, args.ncores)
+    backend = make_backend(args)
     summary = resume(args.file, backend=backend, retry_failed=args.retry_failed, force=args.force,
                      experiment=args.experiment, progress=progress_mode(args),
                      fail_fast=args.fail_fast, batch_size=args.batch_size,

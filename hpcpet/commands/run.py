@@ -9,7 +9,8 @@ from ..backends import BACKENDS
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and ``resume``: how to execute."""
     p.add_argument("--backend", default="auto", choices=[*BACKENDS, "auto"],
-                   help="where runs execute; auto = mpi under a multi-rank mpiexec, scoop under SCOOP, else serial")
+                   help="where runs execute; auto = mpi under a multi-rank mpiexec, scoop under SCOOP, "
+                        "else serial")
     p.add_argument("--ncores", type=int, default=None, help="worker processes for pool and scoop")
     p.add_argument("--batch-size", type=int, default=None,
                    help="runs per batch (default: adaptive to run duration)")
@@ -17,18 +18,52 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--progress", choices=["auto", "bar", "log", "quiet"], default="auto",
                    help="bar on a terminal, a line every few percent in logs (default auto)")
+    p.add_argument("--threads-per-run", type=int, default=None, metavar="T",
+                   help="BLAS/OpenMP threads per worker process (default 1, unless OMP_NUM_THREADS "
+                        "and the like are set)")
+    p.add_argument("--ranks-per-run", type=int, default=None, metavar="K",
+                   help="mpi: each run is executed by a group of K ranks (traj.comm); K must divide "
+                        "the worker ranks")
+    p.add_argument("--gpus-per-worker", type=int, default=None, metavar="G",
+                   help="give each worker G GPUs of its node (CUDA_VISIBLE_DEVICES, round-robin)")
+    p.add_argument("--gpus", default=None, metavar="LIST",
+                   help="GPUs to share out with --gpus-per-worker, e.g. 0,1,2,3 (default: the "
+                        "launcher's CUDA_VISIBLE_DEVICES / SLURM_STEP_GPUS)")
     p.add_argument("--max-generations", type=int, default=None, metavar="G",
                    help="with next_runs in the experiment: run at most G generations in all")
 
 
 def check_run_options(args) -> None:
-    """One-line errors for ``--ncores`` or ``--batch-size`` below 1."""
+    """One-line errors for ``--ncores``, ``--batch-size``, ... below 1."""
     from ..errors import HpcpetError
 
-    for option in ("ncores", "batch_size", "max_generations"):
+    for option in ("ncores", "batch_size", "max_generations", "threads_per_run", "ranks_per_run",
+                   "gpus_per_worker"):
         value = getattr(args, option)
         if value is not None and value < 1:
             raise HpcpetError(f"--{option.replace('_', '-')} must be >= 1, got {value}")
+
+
+def prepare_workers(args) -> None:
+    """Before numpy is imported: under a multi-rank launch, put the thread limit into the environment."""
+    from ..launch import current
+
+    if current().multi:
+        from ..placement import set_thread_env
+
+        set_thread_env(args.threads_per_run)
+
+
+def make_backend(args):
+    """The backend the run options ask for, with their worker setup checked and attached."""
+    from ..backends import get_backend, resolve_name
+    from ..placement import WorkerSetup
+
+    setup = WorkerSetup(args.threads_per_run, args.gpus_per_worker, args.gpus)
+    setup.check(resolve_name(args.backend))  # before an MPI backend exists: every rank fails alike
+    backend = get_backend(args.backend, args.ncores, ranks_per_run=args.ranks_per_run)
+    backend.setup = setup
+    return backend
 
 
 def add_parser(sub) -> None:
@@ -72,23 +107,22 @@ def progress_mode(args) -> str:
 
 
 def main(args) -> int:
+    check_run_options(args)
+    prepare_workers(args)  # before anything imports numpy
     from ..environment import Environment
     from ..experiment import load_experiment
     from ..trajectory import Trajectory
-    from ..backends import get_backend
-    from ..errors import HpcpetError
 
     exp = load_experiment(args.experiment)
-    check_run_options(args)
     part = None
     if args.part is not None:
         from ..parts import parse_part
 
         part = parse_part(args.part)
-    backend = get_backend(args.backend, args.ncores)
+    presets = parse_presets(args.preset)  # before the MPI backend: every rank fails alike
+    backend = make_backend(args)
     import os
 
-    presets = parse_presets(args.preset)
     traj = Trajectory(name=os.path.splitext(os.path.basename(exp.path))[0], presets=presets)
     if backend.is_master:
         exp.build(traj)

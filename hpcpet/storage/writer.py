@@ -304,7 +304,8 @@ class Writer:
         from ..naming import check_name
 
         check_name(name)
-        if not isinstance(value, (str, bytes, np.bytes_)) and value is not None:
+        pandas = type(value).__module__.startswith("pandas") and type(value).__name__ in ("DataFrame", "Series")
+        if not isinstance(value, (str, bytes, np.bytes_)) and value is not None and not pandas:
             try:
                 kind = np.asarray(value).dtype.kind
             except (ValueError, TypeError):

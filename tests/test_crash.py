@@ -1,0 +1,150 @@
+"""Crash consistency (issue 11): SIGKILL of the writer at many write positions, then resume.
+
+The writer of tests/experiments/crash.py (3000 runs of ~1 ms: a scalar, a
+fixed array, a ragged array and a string per run; ``--set-size 100``, a
+checkpoint after every batch) is killed by strace on entering its K-th
+file-modifying system call (tests/crashkit.py says how), for
+
+* serial: the creation of the results file (the first writes), 40 positions
+  spread over the run, **every one of the last 30 writes** (the close), and a
+  kill of ``resume`` itself at 8 positions (4 spread, its last 4);
+* ``mpiexec -n 3``: 10 positions spread over the run and 10 in the close.
+
+After each kill: ``info`` exits 0 without a traceback, ``hpcpet.load`` opens
+the file and every run marked done holds the values of an uninterrupted run;
+``resume`` (or ``run``, when the kill came before the results file existed)
+exits 0, the final file equals an uninterrupted run's (tests/filecompare.py),
+no temporary file is left, no run marked done right after the kill is
+executed again, no committed run is lost (committed: marked done in the file,
+or counted by ``status``), and the killed job leaves no process behind.
+
+``pytest -s`` prints the table of benchmarks/crash_report.py; with
+``HPCPET_CRASH_JSON=path`` the trials are also saved as JSON.
+"""
+import os
+
+import pytest
+
+import crashkit as ck
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not ck.strace_available(), reason="strace is missing or may not trace here "
+                                                           "(.ci/run installs it)"),
+]
+
+# The round-1 storage rewrites HDF5 metadata in place at every checkpoint and is
+# known to fail these trials (issue 11). Remove this mark when storage v2 lands.
+ROUND1 = pytest.mark.xfail(strict=False, reason="round-1 storage is not crash-consistent (issue 11)")
+
+SERIAL = ck.Job(backend="serial", batch_size=70)   # batches straddle buckets: partial buckets
+MPI = ck.Job(backend="mpi", batch_size=100)        # one bucket per batch: a near-deterministic sequence
+TRIALS: dict[str, list] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report():
+    yield
+    if TRIALS:
+        print("\ncrash-consistency trials (tests/test_crash.py)\n" + ck.table(TRIALS))
+        bad = ck.details([t for ts in TRIALS.values() for t in ts])
+        if bad:
+            print(bad)
+        if os.environ.get("HPCPET_CRASH_JSON"):
+            ck.save(os.environ["HPCPET_CRASH_JSON"], TRIALS)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Every trial folder of this module: one parent, names of one length (see crashkit.Folders)."""
+    return ck.Folders(tmp_path_factory.mktemp("crash"))
+
+
+@pytest.fixture(scope="module")
+def serial_ref(folders):
+    return ck.reference(SERIAL, folders.new())
+
+
+@pytest.fixture(scope="module")
+def mpi_ref(folders):
+    if not ck.mpi_available():
+        pytest.skip("mpi4py or the venv's mpiexec is not available")
+    return ck.reference(MPI, folders.new())
+
+
+def check(name: str, trials: list) -> None:
+    TRIALS[name] = trials
+    failed = [t for t in trials if t.problems()]
+    assert trials and not failed, (f"{len(failed)} of {len(trials)} trials failed\n"
+                                   + ck.details(failed) + "\n" + ck.table({name: trials}))
+
+
+def kill_runs(ref, folders, positions, phase, workers=2):
+    return ck.run_trials(lambda k: ck.kill_run(ref, folders.new(), k, phase), positions, workers)
+
+
+# ----------------------------------------------------------------------------- the harness itself
+def test_harness_kills_where_it_aims(serial_ref, folders):
+    """The reference has one writer with a plausible write sequence, and a kill lands at its target."""
+    trace = serial_ref.trace
+    used = trace.used()
+    assert trace.writers == 1, "more than one task writes files: per-task counters would mislead"
+    assert used["pwrite64"] > 100 and used["fsync"] >= 10, used  # many checkpoints, each fsynced
+    assert 1 <= serial_ref.header_end < len(trace) // 4
+    k = len(trace) // 2
+    t = ck.kill_run(serial_ref, folders.new(), k, "spread")
+    assert t.killed and t.position == k and (t.syscall, t.nth) == (trace.at(k).name, trace.at(k).nth)
+    assert 0 < t.executed_before < SERIAL.n_runs  # killed mid-run, not before or after the runs
+
+
+# ----------------------------------------------------------------------------- serial
+@ROUND1
+def test_serial_kill_while_the_file_is_created(serial_ref, folders):
+    check("serial header", kill_runs(serial_ref, folders, ck.header_positions(serial_ref), "header"))
+
+
+@ROUND1
+def test_serial_kill_spread_over_the_run(serial_ref, folders):
+    t = len(serial_ref.trace)
+    positions = ck.spread(serial_ref.header_end + 2, t - 30, 40)
+    assert len(positions) == 40
+    check("serial spread", kill_runs(serial_ref, folders, positions, "spread"))
+
+
+@ROUND1
+def test_serial_kill_at_every_write_of_the_close(serial_ref, folders):
+    positions = ck.close_positions(serial_ref, 30)
+    trials = kill_runs(serial_ref, folders, positions, "close")
+    check("serial close", trials)
+    assert all(t.all_executed for t in trials[-15:]), "the last writes come after every run finished"
+
+
+@ROUND1
+def test_serial_kill_resume_itself(serial_ref, folders):
+    start = ck.interrupted(serial_ref, folders.new(), folders.new(), len(serial_ref.trace) // 2)
+    n = len(start.trace)
+    positions = ck.spread(1, n - 5, 4) + list(range(n - 3, n + 1))
+    trials = ck.run_trials(lambda k: ck.kill_resume(serial_ref, start, folders.new(), k),
+                           positions, 2)
+    check("serial resume", trials)
+
+
+# ----------------------------------------------------------------------------- MPI
+@pytest.mark.mpi
+@ROUND1
+def test_mpi_kill_spread_over_the_run(mpi_ref, folders):
+    t = len(mpi_ref.trace)
+    check("mpi -n 3 spread", kill_runs(mpi_ref, folders, ck.spread(mpi_ref.header_end + 2, t - 15, 10),
+                                       "spread", workers=1))
+
+
+@pytest.mark.mpi
+@ROUND1
+def test_mpi_kill_in_the_close(mpi_ref, folders):
+    # the MPI write sequence varies by a few calls between runs (results arrive in another
+    # order): aim at the last 12..3 writes so that every trial is killed; the trial records
+    # where the kill landed and whether every run had finished (the close)
+    t = len(mpi_ref.trace)
+    trials = kill_runs(mpi_ref, folders, list(range(t - 12, t - 2)), "close", workers=1)
+    check("mpi -n 3 close", trials)
+    assert sum(tr.all_executed for tr in trials) >= 5, "most kills should land after the last run"

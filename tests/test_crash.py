@@ -1,8 +1,8 @@
 """Crash consistency (issue 11): SIGKILL of the writer at many write positions, then resume.
 
-The writer of tests/experiments/crash.py (3000 runs of ~1 ms: a scalar, a
-fixed array, a ragged array and a string per run; ``--set-size 100``, a
-checkpoint after every batch) is killed by strace on entering its K-th
+The writer of tests/experiments/crash.py (3000 runs: a scalar, a fixed
+array, a ragged array and a string per run; ``--set-size 100``, a checkpoint
+after every batch, so the write sequence is the same in every serial run) is killed by strace on entering its K-th
 file-modifying system call (tests/crashkit.py says how), for
 
 * serial: the creation of the results file (the first writes), 40 positions
@@ -37,8 +37,7 @@ pytestmark = [
 # known to fail these trials (issue 11). Remove this mark when storage v2 lands.
 ROUND1 = pytest.mark.xfail(strict=False, reason="round-1 storage is not crash-consistent (issue 11)")
 
-SERIAL = ck.Job(backend="serial", batch_size=70)   # batches straddle buckets: partial buckets
-MPI = ck.Job(backend="mpi", batch_size=100)        # one bucket per batch: a near-deterministic sequence
+SERIAL, MPI = ck.SERIAL_JOB, ck.MPI_JOB
 TRIALS: dict[str, list] = {}
 
 
@@ -46,7 +45,8 @@ TRIALS: dict[str, list] = {}
 def report():
     yield
     if TRIALS:
-        print("\ncrash-consistency trials (tests/test_crash.py)\n" + ck.table(TRIALS))
+        every = {**TRIALS, "all": [t for ts in TRIALS.values() for t in ts]}
+        print("\ncrash-consistency trials (tests/test_crash.py)\n" + ck.table(every))
         bad = ck.details([t for ts in TRIALS.values() for t in ts])
         if bad:
             print(bad)
@@ -100,20 +100,20 @@ def test_harness_kills_where_it_aims(serial_ref, folders):
 # ----------------------------------------------------------------------------- serial
 @ROUND1
 def test_serial_kill_while_the_file_is_created(serial_ref, folders):
-    check("serial header", kill_runs(serial_ref, folders, ck.header_positions(serial_ref), "header"))
+    check("serial header", kill_runs(serial_ref, folders, ck.positions(serial_ref, "header"), "header"))
 
 
 @ROUND1
 def test_serial_kill_spread_over_the_run(serial_ref, folders):
-    t = len(serial_ref.trace)
-    positions = ck.spread(serial_ref.header_end + 2, t - 30, 40)
-    assert len(positions) == 40
+    positions = ck.positions(serial_ref, "spread")
+    assert len(positions) == 40 and positions[0] > serial_ref.header_end
     check("serial spread", kill_runs(serial_ref, folders, positions, "spread"))
 
 
 @ROUND1
 def test_serial_kill_at_every_write_of_the_close(serial_ref, folders):
-    positions = ck.close_positions(serial_ref, 30)
+    positions = ck.positions(serial_ref, "close")
+    assert positions == list(range(len(serial_ref.trace) - 29, len(serial_ref.trace) + 1))
     trials = kill_runs(serial_ref, folders, positions, "close")
     check("serial close", trials)
     assert all(t.all_executed for t in trials[-15:]), "the last writes come after every run finished"
@@ -122,10 +122,8 @@ def test_serial_kill_at_every_write_of_the_close(serial_ref, folders):
 @ROUND1
 def test_serial_kill_resume_itself(serial_ref, folders):
     start = ck.interrupted(serial_ref, folders.new(), folders.new(), len(serial_ref.trace) // 2)
-    n = len(start.trace)
-    positions = ck.spread(1, n - 5, 4) + list(range(n - 3, n + 1))
     trials = ck.run_trials(lambda k: ck.kill_resume(serial_ref, start, folders.new(), k),
-                           positions, 2)
+                           ck.resume_positions(start), 2)
     check("serial resume", trials)
 
 
@@ -133,18 +131,12 @@ def test_serial_kill_resume_itself(serial_ref, folders):
 @pytest.mark.mpi
 @ROUND1
 def test_mpi_kill_spread_over_the_run(mpi_ref, folders):
-    t = len(mpi_ref.trace)
-    check("mpi -n 3 spread", kill_runs(mpi_ref, folders, ck.spread(mpi_ref.header_end + 2, t - 15, 10),
-                                       "spread", workers=1))
+    check("mpi -n 3 spread", kill_runs(mpi_ref, folders, ck.positions(mpi_ref, "spread"), "spread", workers=1))
 
 
 @pytest.mark.mpi
 @ROUND1
 def test_mpi_kill_in_the_close(mpi_ref, folders):
-    # the MPI write sequence varies by a few calls between runs (results arrive in another
-    # order): aim at the last 12..3 writes so that every trial is killed; the trial records
-    # where the kill landed and whether every run had finished (the close)
-    t = len(mpi_ref.trace)
-    trials = kill_runs(mpi_ref, folders, list(range(t - 12, t - 2)), "close", workers=1)
+    trials = kill_runs(mpi_ref, folders, ck.positions(mpi_ref, "close"), "close", workers=1)
     check("mpi -n 3 close", trials)
     assert sum(tr.all_executed for tr in trials) >= 5, "most kills should land after the last run"

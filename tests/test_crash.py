@@ -97,6 +97,29 @@ def test_harness_kills_where_it_aims(serial_ref, folders):
     assert 0 < t.executed_before < SERIAL.n_runs  # killed mid-run, not before or after the runs
 
 
+def test_trace_positions_are_file_writes_of_the_writer(tmp_path):
+    """Writes to pipes, sockets, terminals and MPI shared memory are no positions; n counts them all."""
+    trace = tmp_path / "t.txt"
+    trace.write_text(
+        '7  write(2</dev/pts/0>, "x", 1) = 1\n'
+        '7  pwrite64(3</d/.out.h5.7.tmp>, "\\211HDF"..., 48, 0) = 48\n'
+        '8  write(1<pipe:[99]>, "abc\\n", 4) = 4\n'
+        '7  write(9<socket:[5]>, "..."..., 8) = 8\n'
+        '7  fsync(3</d/.out.h5.7.tmp>) = 0\n'
+        '7  rename("/d/.out.h5.7.tmp", "/d/out.h5") = 0\n'
+        '7  unlink("/dev/shm/mpich_shm_1") = 0\n'
+        '7  write(5</d/out.h5.status.json.7.tmp>, "{"..., 9 <unfinished ...>\n'
+        '8  +++ exited with 0 +++\n'
+        '7  +++ killed by SIGKILL +++\n')
+    got = ck.parse_trace(str(trace))
+    assert [(c.name, c.nth) for c in got.calls] == [("pwrite64", 1), ("fsync", 1), ("rename", 1), ("write", 3)]
+    assert got.calls[2].target == "/d/.out.h5.7.tmp -> /d/out.h5"
+    assert got.killed and got.writers == 1
+    ref = ck.Reference(SERIAL, "/d/out.h5", got, ck.find_header_end(got, "/d/out.h5"))
+    assert ref.header_end == 3  # the rename makes the results file appear
+    assert ck.strace_prefix("o", got.at(4))[-1] == "inject=write:signal=KILL:when=3"
+
+
 # ----------------------------------------------------------------------------- serial
 @ROUND1
 def test_serial_kill_while_the_file_is_created(serial_ref, folders):

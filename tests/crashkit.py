@@ -12,7 +12,8 @@ How a trial works (see docs in tests/test_crash.py and
 1. An uninterrupted job runs under ``strace -f -y`` tracing :data:`MODIFYING`;
    the writer's calls that touch a file (a regular file's descriptor, or a
    path: rename, unlink, mkdir, ...) form its *write sequence*, positions
-   1..T. Writes to pipes, sockets and terminals are not positions.
+   1..T. Writes to pipes, sockets, terminals and /dev/shm are not positions;
+   neither is creating a file (a kill at its first write leaves it empty).
 2. Position K is the n-th call of one syscall S by the writer, so
    ``-e inject=S:signal=KILL:when=n`` kills the writer on entering it: the
    files are left exactly as after write K-1. Every trial is traced too,
@@ -418,7 +419,7 @@ class Trial:
             p.append(f"{self.recovery} executed {self.recovery_twice} runs twice")
         if self.lost:
             p.append(f"{self.lost} committed runs lost")
-        if self.uncommitted > self.in_flight:
+        if self.state == "readable" and self.uncommitted > self.in_flight:
             p.append(f"{self.uncommitted} runs executed before the kill were not done after it "
                      f"(more than the {self.in_flight} that can be in flight)")
         return p

@@ -9,11 +9,12 @@ from ._version import __version__
 from .cli import main
 from .environment import Environment, Summary
 from .errors import HpcpetError
-from .exploration import Exploration, cartesian_product, zip_exploration
+from .exploration import Exploration, Segment, cartesian_product, zip_exploration
 from .trajectory import Trajectory
+from . import sample  # samplers (scipy is imported when one is called)
 
 #: imported on first use, so that processes that only run batches never import h5py
-_LAZY = {"load": "loading", "LoadedTrajectory": "loading", "resume": "resume"}
+_LAZY = {"load": "storage.reader", "LoadedTrajectory": "storage.reader", "resume": "resuming"}
 
 
 def __getattr__(name: str):
@@ -24,6 +25,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'hpcpet' has no attribute {name!r}")
 
 __all__ = [
-    "Environment", "Exploration", "HpcpetError", "LoadedTrajectory", "Summary", "Trajectory",
-    "__version__", "cartesian_product", "load", "main", "resume", "zip_exploration",
+    "Environment", "Exploration", "HpcpetError", "LoadedTrajectory", "Segment", "Summary", "Trajectory",
+    "__version__", "cartesian_product", "load", "main", "resume", "sample", "zip_exploration",
 ]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
     import xarray
 
-    from .loading import LoadedTrajectory
+    from .storage.reader import LoadedTrajectory
 
 STATUS_NAMES = {PENDING: "pending", DONE: "done", FAILED: "failed"}
 

@@ -124,7 +124,7 @@ class Worker:
 
         def failed(k: int, exc: Exception) -> bool:
             status[k] = FAILED
-            errors[start + k] = "".join(traceback.format_exception(exc))
+            errors[start + k] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             traj.end_run(k, failed=True)
             if self.frozen.fail_fast:
                 status[k + 1:] = PENDING
@@ -146,13 +146,13 @@ class Worker:
             columns = {}
         encoded = {}
         for name, vals in columns.items():
-            try:
+            try:  # a value that cannot be stored is refused in the column (its run fails at the writer)
                 encoded[name] = encode(vals)
-            except ResultTypeError as exc:
+            except Exception as exc:  # never let a value's error escape the batch
                 for k, v in enumerate(vals):
                     if v is not None:
                         status[k] = FAILED
-                        errors[start + k] = f"ResultTypeError: result {name!r}: {exc}"
+                        errors[start + k] = f"ResultTypeError: result {name!r}: {type(exc).__name__}: {exc}"
         return BatchResult(start, stop, status, encoded, errors, traj.comments,
                            time.perf_counter() - t0)
 

@@ -20,7 +20,7 @@ from .progress import Progress
 from .trajectory import Trajectory
 
 if TYPE_CHECKING:  # h5py is imported only where a file is written, not on MPI worker ranks
-    from .writer import Writer
+    from .storage.writer import Writer
 
 
 @dataclass
@@ -146,14 +146,30 @@ class Environment:
     part : tuple of int, optional
         ``(K, N)``: run only the K-th (1-based) of N contiguous slices of the
         exploration (see :mod:`hpcpet.parts`; merge part files with ``merge``).
+    seed : int, optional
+        The study's base seed (``0 .. 2**63 - 1``), from which every run's
+        ``traj.seed`` derives; random when not given (and the trajectory's own
+        ``base_seed`` is unset), except with ``part``: then derived from the
+        exploration's fingerprint, so that all parts agree. Recorded in the
+        file's metadata as ``seed``.
+    presets : mapping of str to value, optional
+        Parameter defaults to override (see :meth:`Trajectory.preset`); text is
+        read as the parameter's type. Recorded in the metadata as ``presets`` (JSON).
     """
 
     def __init__(self, trajectory: Trajectory, filename: str, *, backend: str | Backend = "serial",
                  ncores: int | None = None, set_size: int = 1000, overwrite: bool = False,
                  progress: str = "auto", fail_fast: bool = False, batch_size: int | None = None,
-                 experiment: Experiment | None = None, part: tuple[int, int] | None = None):
+                 experiment: Experiment | None = None, part: tuple[int, int] | None = None,
+                 seed: int | None = None, presets: dict[str, Any] | None = None):
         if batch_size is not None and batch_size < 1:
             raise HpcpetError(f"batch size must be >= 1, got {batch_size}")
+        if seed is not None:
+            from .seeds import check_base_seed
+
+            trajectory.base_seed = check_base_seed(seed)
+        for name, value in (presets or {}).items():
+            trajectory.preset(name, value)
         self.trajectory = trajectory
         self.filename = filename
         self.backend = backend if isinstance(backend, Backend) else get_backend(backend, ncores)
@@ -182,18 +198,23 @@ class Environment:
             return None
         traj = self.trajectory
         traj.freeze()
+        if traj.base_seed is None:
+            from .seeds import new_base_seed, seed_of_exploration
+
+            # the parts of one exploration must agree without talking: a seed derived from it
+            traj.base_seed = new_base_seed() if self.part is None else seed_of_exploration(traj.exploration)
         exp = self.experiment
         meta = {"experiment_path": exp.path if exp else "",
                 "experiment_hash": exp.source_hash if exp else "",
                 "function": getattr(function, "__qualname__", repr(function)),
-                "backend": self.backend.name}
+                "backend": self.backend.name, **study_metadata(traj)}
         lo, hi = 0, len(traj.exploration)
         if self.part is not None:
             from .parts import part_metadata
 
             meta.update(part_metadata(*self.part, len(traj.exploration)))
             lo, hi = meta["part_start"], meta["part_stop"]
-        from .writer import Writer
+        from .storage.writer import Writer
 
         # refuse a bad output before any worker starts; the file itself is created while the
         # workers run their first batches (see execute)
@@ -221,12 +242,32 @@ class Environment:
         if not self.backend.is_master:
             self.backend.serve()
             return None
-        from .resume import resume_with
+        from .storage.writer import Writer
 
-        return resume_with(self.backend, self.filename, self.trajectory, function, args, kwargs,
-                           experiment=self.experiment, retry_failed=retry_failed,
-                           progress=self.progress, fail_fast=self.fail_fast,
-                           batch_size=self.batch_size)
+        from .storage.snapshot import Snapshot
+
+        traj = self.trajectory
+        traj.freeze()
+        Writer.check_busy(self.filename)
+        snap = Snapshot(self.filename)  # check before taking the file: a refusal changes nothing
+        try:
+            _check_fingerprint(self.filename, snap.attrs if snap.format == 2 else {}, traj)
+        finally:
+            snap.close()
+        writer = Writer.reopen(self.filename)
+        try:
+            todo = writer.todo_mask(retry_failed)
+            c = writer.counts()
+            self.log(f"resuming {self.filename}: {c['done']} done, {c['failed']} failed, "
+                     f"{c['pending']} pending; running {int(todo.sum())}")
+            writer.set_attrs(resumed=_now(), resume_count=int(writer.attrs.get("resume_count", 0)) + 1)
+            exp = self.experiment
+            frozen = FrozenInput(traj, function, args, kwargs, experiment=exp.path if exp else None,
+                                 fail_fast=self.fail_fast)
+        except BaseException:
+            writer.abandon()
+            raise
+        return self.execute(writer, frozen, todo)
 
     def execute(self, writer: Writer | Callable[[], Writer], frozen: FrozenInput,
                 todo: np.ndarray) -> Summary:
@@ -241,6 +282,8 @@ class Environment:
         make = writer if callable(writer) else None
         set_size = self.set_size if make else writer.set_size
         writer = None if make else writer
+        if writer is not None:  # resuming: the runs see the seed and presets of the first session
+            _restore_recorded(frozen.trajectory, writer.h5.attrs)
         source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size)
         progress = Progress(source.total, self.progress)
         ran = 0
@@ -252,7 +295,7 @@ class Environment:
                 self.backend.start(frozen, source)
                 if make is not None:
                     writer = make()
-                writer.h5.attrs["started"] = _now()
+                writer.set_attrs(started=_now())
                 for result in self.backend.run(source):
                     stop.writing = True
                     source.observe(result)
@@ -291,10 +334,10 @@ class Environment:
                 else:
                     _close_after_write_error(writer)
         if write_error is not None:
-            from .writer import _first_line
+            from .storage.files import first_line
 
             raise HpcpetError(
-                f"writing {writer.path} failed: {_first_line(write_error)}. Runs saved before "
+                f"writing {writer.path} failed: {first_line(write_error)}. Runs saved before "
                 f"are intact; fix the cause, then: python -m hpcpet resume {writer.path}")
         c = writer.counts()
         summary = Summary(writer.path, writer.n_runs, c["done"], c["failed"], c["pending"], ran,
@@ -307,28 +350,66 @@ class Environment:
         return summary
 
 
+def study_metadata(traj: Trajectory) -> dict[str, Any]:
+    """What the file records of the study's set-up: base seed, presets, how the runs were made.
+
+    ``seed`` (int), ``presets`` (JSON object of name -> value as given) and
+    ``exploration_segments`` (JSON list, one :meth:`Segment.describe` per segment:
+    kind, names, shape, groups, generation, runs, origin).
+    """
+    import json
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        return v if isinstance(v, (bool, int, float, str, list, dict, type(None))) else repr(v)
+
+    return {"seed": traj.base_seed,
+            "presets": json.dumps({n: plain(v) for n, v in traj.presets.items()}),
+            "exploration_segments": json.dumps(traj.exploration.describe(), default=plain)}
+
+
+def _restore_recorded(traj: Trajectory, attrs: Any) -> None:
+    """Give ``traj`` the base seed and presets recorded by :func:`study_metadata`."""
+    import json
+
+    seed = attrs.get("seed")
+    presets = attrs.get("presets")
+    if isinstance(presets, bytes):
+        presets = presets.decode()
+    traj.restore(int(seed) if seed is not None else None, json.loads(presets) if presets else {})
+
+
 class _WriteFailed(Exception):
     """The writer could not write (the run loop stops, the file keeps its last checkpoint)."""
 
 
 def _close_after_write_error(writer: Writer) -> None:
-    """Try to save what is left; never raise, and keep h5py's cleanup noise off the terminal."""
-    old_hook = sys.unraisablehook
-
-    def hook(unraisable):
-        if "h5py" not in repr(unraisable.object):
-            old_hook(unraisable)
-    sys.unraisablehook = hook
+    """Keep what is committed (the segments) for resume; never raise."""
     try:
-        writer.close()
+        writer.abandon()
     except Exception:
-        try:
-            writer.h5.close()
-        except Exception:
-            pass
+        pass
+
+
+def _check_fingerprint(path: str, attrs: dict, traj: Trajectory) -> None:
+    """Refuse when ``traj``'s exploration is not the one the file was written with."""
+    if not attrs:
+        raise HpcpetError(f"{path} has format 1 (hpcpet 0.1): hpcpet.load reads it, but only format 2 "
+                          "files can be resumed; run the study again")
+    want = str(attrs.get("exploration_fingerprint", ""))
+    got = traj.exploration.fingerprint()
+    if got != want:
+        raise HpcpetError(
+            f"the exploration built now (fingerprint {got}) differs from the one in {path} ({want}); "
+            "resume needs exactly the same parameters and explored values")
+    if len(traj.exploration) != int(attrs["n_runs"]):
+        raise HpcpetError(f"the exploration has {len(traj.exploration)} runs, {path} has {attrs['n_runs']}")
 
 
 def _now() -> str:
-    from .writer import now
+    from .storage.header import now
 
     return now()

@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Optional
 
 from .errors import HpcpetError
 
@@ -25,6 +25,9 @@ class Experiment:
     build, run : callable
         ``build(traj)`` declares parameters and the exploration;
         ``run(traj)`` is called once per run.
+    next_runs : callable or None
+        The file's optional ``next_runs(study)``: called on the master after
+        each generation, it returns the next generation's points (or None to stop).
     """
 
     path: str
@@ -32,6 +35,7 @@ class Experiment:
     build: Callable
     run: Callable
     module: ModuleType
+    next_runs: Optional[Callable] = None
 
     @property
     def source_hash(self) -> str:
@@ -71,7 +75,10 @@ def load_experiment(path: str) -> Experiment:
     missing = [f for f in ("build", "run") if not callable(getattr(module, f, None))]
     if missing:
         raise HpcpetError(f"experiment file {path} has no {' and no '.join(f'{m}()' for m in missing)} function")
-    exp = Experiment(path, source, module.build, module.run, module)
+    next_runs = getattr(module, "next_runs", None)
+    if next_runs is not None and not callable(next_runs):
+        raise HpcpetError(f"experiment file {path}: next_runs must be a function, got {type(next_runs).__name__}")
+    exp = Experiment(path, source, module.build, module.run, module, next_runs)
     _LOADED[path] = exp
     return exp
 

@@ -16,7 +16,7 @@ from .analysis import to_xarray
 from .errors import HpcpetError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .loading import LoadedTrajectory
+    from .storage.reader import LoadedTrajectory
 
 MAX_FACETS = 16
 

@@ -1,12 +1,21 @@
-"""The trajectory: a tree of parameters, an exploration, and the current run's results."""
+"""The trajectory: a tree of parameters, an exploration, and the current run's results.
+
+Invariants: every explored value has its parameter's type (checked, and
+widened, by :meth:`Trajectory.explore` and :meth:`Trajectory.expand`); once
+the trajectory is frozen its parameters never change and its exploration
+only grows, by whole segments appended after the existing runs.
+"""
 from __future__ import annotations
 
 from typing import Any, Iterator, Mapping, Sequence
 
 from .errors import ExplorationError, HpcpetError
-from .exploration import Exploration, zip_exploration
+from .exploration import Exploration, Segment, zip_exploration
 from .naming import RESERVED, check_name, plain_result_name
-from .parameters import Parameter, check_value
+from .parameters import Parameter, check_value, flatten
+
+#: attributes of a run's ``traj`` computed on first use (a parameter of that name wins)
+RUN_FACTS = ("seed", "generation")
 
 
 class Group:
@@ -75,7 +84,23 @@ class RunView(dict):
         try:
             return self[name]
         except KeyError:
+            if name == "seed":
+                return self.run_seed()
+            if name == "generation":
+                return self.trajectory.exploration.generation_of(self.index)
             raise AttributeError(f"trajectory has no parameter or group {name!r}") from None
+
+    def run_seed(self) -> int:
+        """This run's seed (``traj.seed``): from the study's base seed and the run index.
+
+        See :func:`hpcpet.seeds.run_seed`; the same on every backend and in a resume.
+        """
+        from .seeds import run_seed
+
+        base = self.trajectory.base_seed
+        if base is None:
+            raise HpcpetError("traj.seed: the study has no base seed (run it with an Environment)")
+        return run_seed(base, self.index)
 
     def add_result(self, name: str, value: Any, comment: str = "") -> None:
         """Store a result of this run; see :meth:`Trajectory.add_result`."""
@@ -136,48 +161,135 @@ class Trajectory:
         A label stored in the file.
     comment : str
         Free text stored in the file.
+    presets : mapping of str to value, optional
+        Values that replace the defaults of the named parameters when they are
+        declared (pypet's presetting); see :meth:`preset`.
+
+    Attributes
+    ----------
+    base_seed : int or None
+        The study's base seed, from which every run's ``traj.seed`` derives
+        (set by :class:`~hpcpet.Environment`).
+    presets : dict
+        Parameter name -> preset value, as given (text from the command line stays text).
     """
 
-    def __init__(self, name: str = "trajectory", comment: str = ""):
+    def __init__(self, name: str = "trajectory", comment: str = "",
+                 presets: Mapping[str, Any] | None = None):
         self.name = name
         self.comment = comment
         self.parameters: dict[str, Parameter] = {}
         self.exploration: Exploration | None = None
         self.global_results: dict[str, tuple[Any, str]] = {}
         self.frozen = False
+        self.base_seed: int | None = None
+        self.presets: dict[str, Any] = {}
         self._values: dict[str, Any] = {}
+        for n, v in (presets or {}).items():
+            self.preset(n, v)
 
     # ------------------------------------------------------------------ building
-    def add_parameter(self, name: str, default: Any, comment: str = "") -> Parameter:
+    def add_parameter(self, name: str, default: Any, comment: str = "") -> Parameter | list[Parameter]:
         """Declare a parameter with its default value.
 
         Dotted names make groups (``neuron.tau``). A name cannot be both a
-        parameter and a group of parameters.
+        parameter and a group of parameters. A (nested) dict declares one
+        parameter per leaf under dotted names (``add_parameter("neuron",
+        {"tau": 10.0})`` declares ``neuron.tau``) and returns them as a list.
+        A default of None declares a parameter of any type.
+        A preset of the name (see :meth:`preset`) replaces ``default``.
         """
         self._check_unfrozen("add_parameter")
         check_name(name)
+        if isinstance(default, dict):
+            if not default:
+                raise HpcpetError(f"parameter {name!r}: an empty dict declares no parameter")
+            leaves = flatten(name, default)
+            for leaf, value in leaves.items():  # all or nothing
+                Parameter(leaf, value)
+                self._check_free(leaf)
+            return [self.add_parameter(leaf, value, comment) for leaf, value in leaves.items()]
+        self._check_free(name)
+        param = Parameter(name, default, comment)
+        if name in self.presets:
+            param.default = param.parse(self.presets[name])
+        top = name.split(".")[0]
+        if hasattr(RunView, top) or hasattr(Trajectory, top) or top in RUN_FACTS:
+            import warnings
+
+            warnings.warn(f"parameter {name!r}: {top!r} is also an attribute of the trajectory, so "
+                          f"use traj[{name!r}] in runs (traj.{name} gives the attribute)"
+                          if top not in RUN_FACTS else
+                          f"parameter {name!r}: in runs traj.{top} gives this parameter, not the run's "
+                          f"{top}", stacklevel=2)
+        self.parameters[name] = param
+        self._values[name] = param.default
+        return param
+
+    def _check_free(self, name: str) -> None:
         if name in self.parameters:
             raise HpcpetError(f"parameter {name!r} is already defined")
         for other in self.parameters:
             if other.startswith(name + ".") or name.startswith(other + "."):
                 raise HpcpetError(f"parameter {name!r} clashes with {other!r}: a name is a group or a leaf")
-        param = Parameter(name, default, comment)
-        top = name.split(".")[0]
-        if hasattr(RunView, top) or hasattr(Trajectory, top):
-            import warnings
 
-            warnings.warn(f"parameter {name!r}: {top!r} is also an attribute of the trajectory, so "
-                          f"use traj[{name!r}] in runs (traj.{name} gives the attribute)", stacklevel=2)
-        self.parameters[name] = param
-        self._values[name] = param.default
-        return param
+    def preset(self, name: str, value: Any) -> None:
+        """Replace the default of parameter ``name`` by ``value`` (pypet's ``f_preset_parameter``).
+
+        Call it before or after the parameter is declared, but before runs
+        start; text (``"0.05"``) is read as the parameter's type. A preset of a
+        name that is never declared is an error when the trajectory freezes.
+        """
+        self._check_unfrozen("preset")
+        check_name(name)
+        param = self.parameters.get(name)
+        if param is not None:
+            param.default = param.parse(value)
+            self._values[name] = param.default
+        self.presets[name] = value
 
     def explore(self, exploration: Exploration | Mapping[str, Sequence[Any]]) -> None:
         """Set the runs: an :class:`Exploration` or a dict of equal-length lists (zipped).
 
-        Every explored name must be a declared parameter.
+        Every explored name must be a declared parameter and every value of
+        the parameter's type (ints widen to float where it is declared float).
+        Once only: add runs to an explored trajectory with :meth:`expand`.
         """
         self._check_unfrozen("explore")
+        if self.exploration is not None:
+            raise ExplorationError("the trajectory is already explored; add runs with "
+                                   "traj.expand(points) instead of a second explore")
+        self.exploration = self._checked(exploration)
+
+    def expand(self, points: Exploration | Mapping[str, Sequence[Any]]) -> range:
+        """Add runs after the existing ones, as the next generation; return their indices.
+
+        ``points`` is an :class:`Exploration` or a dict of equal-length lists
+        (zipped) over exactly the explored parameters. Without an exploration
+        yet, this is :meth:`explore`. Allowed on a frozen trajectory (a study
+        being extended): the parameters stay as they are.
+        """
+        points = self._checked(points)
+        if self.exploration is None:
+            self.exploration = points
+            return range(0, len(points))
+        old = len(self.exploration)
+        self.exploration = self.exploration.expanded(points)
+        return range(old, len(self.exploration))
+
+    def append_segments(self, segments: Sequence[Segment]) -> range:
+        """Add segments made by :meth:`expand` elsewhere (on the master) to the exploration.
+
+        What a worker does with a new generation: only the new segments
+        travel. The values were checked by the master's :meth:`expand`.
+        Returns the new runs' indices.
+        """
+        old = len(self.exploration)
+        self.exploration = Exploration.from_segments([*self.exploration.segments, *segments])
+        return range(old, len(self.exploration))
+
+    def _checked(self, exploration: Exploration | Mapping[str, Sequence[Any]]) -> Exploration:
+        """``exploration`` with every value checked against (and widened to) its parameter's type."""
         if not isinstance(exploration, Exploration):
             exploration = zip_exploration(exploration)
         missing = [n for n in exploration.names if n not in self.parameters]
@@ -186,20 +298,47 @@ class Trajectory:
                 f"cannot explore undeclared parameter(s) {', '.join(map(repr, missing))}; "
                 "call add_parameter first"
             )
-        for n in exploration.names:
-            for v in exploration.axes[n][:1]:
-                check_value(n, v)
-        self.exploration = exploration
+        segments = []
+        for seg in exploration.segments:
+            axes = {n: self.parameters[n].check_values(a) for n, a in seg.axes.items()}
+            if all(axes[n] is seg.axes[n] for n in axes):
+                segments.append(seg)
+            else:
+                segments.append(Segment(seg.kind, axes, seg.groups, seg.generation, seg.origin))
+        if all(a is b for a, b in zip(segments, exploration.segments)):
+            return exploration
+        return Exploration.from_segments(segments)
 
     def freeze(self) -> None:
-        """Forbid further changes to parameters and exploration."""
+        """Forbid further changes to parameters (the exploration may still :meth:`expand`)."""
+        unknown = [n for n in self.presets if n not in self.parameters]
+        if unknown:
+            raise HpcpetError(f"preset of undeclared parameter(s) {', '.join(map(repr, unknown))}; "
+                              f"declared: {', '.join(self.parameters) or 'none'}")
         if self.exploration is None:
             # a trajectory without exploration has exactly one run, with the defaults
-            first = next(iter(self.parameters), None)
-            if first is None:
+            if not self.parameters:
                 raise ExplorationError("the trajectory has no parameters; add_parameter first")
+            first = next((n for n, p in self.parameters.items() if p.default is not None), None)
+            if first is None:
+                raise ExplorationError("every parameter's default is None: explore at least one of them")
             self.exploration = zip_exploration({first: [self.parameters[first].default]})
         self.frozen = True
+
+    def restore(self, seed: int | None, presets: Mapping[str, Any]) -> None:
+        """Take a study's recorded base seed and presets back (resume; allowed when frozen).
+
+        The base seed is taken if none is set; a recorded preset not given
+        again replaces the parameter's default, as it did in the first session.
+        """
+        if self.base_seed is None and seed is not None:
+            self.base_seed = int(seed)
+        for name, value in presets.items():
+            if name not in self.presets and name in self.parameters:
+                param = self.parameters[name]
+                param.default = param.parse(value)
+                self._values[name] = param.default
+                self.presets[name] = value
 
     def _check_unfrozen(self, what: str) -> None:
         if self.frozen:
@@ -248,11 +387,18 @@ class Trajectory:
 
         ``name`` may contain ``$`` (the run) and ``$set`` (its bucket), as in
         ``"some_group.$set.$.z"``; results are stored and loaded under the
-        name without wildcards (``some_group.z``).
+        name without wildcards (``some_group.z``). Global results are added
+        before the runs start (in ``build``); to add one to a finished file use
+        ``with hpcpet.load(path, mode="a") as t: t.add_result(name, value)``.
         """
         plain = plain_result_name(name)
         if plain in RESERVED:
             raise HpcpetError(f"result name {plain!r} is reserved")
+        if self.frozen:
+            raise HpcpetError(
+                f"add_result({name!r}) on the master after the runs started would never be stored; "
+                f"add results to a finished file with: with hpcpet.load(path, mode=\"a\") as t: "
+                f"t.add_result({name!r}, value)")
         self.global_results[plain] = (check_value(plain, value), comment)
 
     def __repr__(self) -> str:

@@ -5,6 +5,9 @@ import hpcpet
 
 
 def _same(a, b) -> bool:
+    if isinstance(a, np.ma.MaskedArray) or isinstance(b, np.ma.MaskedArray):
+        ma, mb = np.ma.getmaskarray(a), np.ma.getmaskarray(b)
+        return np.array_equal(ma, mb) and _same(np.ma.getdata(a)[~ma], np.ma.getdata(b)[~mb])
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
         if a.dtype.kind in "fc" and b.dtype.kind in "fc":

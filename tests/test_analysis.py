@@ -114,7 +114,7 @@ def test_pandas_pending_runs(tmp_path):
     """Runs never executed (an interrupted file) are 'pending' with NaN results."""
     from hpcpet.engine import BatchResult
     from hpcpet.columns import encode
-    from hpcpet.writer import Writer
+    from hpcpet.storage.writer import Writer
 
     traj = hpcpet.Trajectory()
     traj.add_parameter("x", 0)

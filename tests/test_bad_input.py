@@ -109,27 +109,9 @@ def test_corrupt_or_truncated_file(reference, tmp_path, damage):
         assert_error(hpcpet_cli(verb, out, check=False), "o.h5")
 
 
-def test_file_locked_by_another_writer(reference, tmp_path):
-    out = tmp_path / "o.h5"
-    shutil.copy(reference, out)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import h5py, sys, time\nf = h5py.File(sys.argv[1], 'r+')\n"
-                               "print('open', flush=True)\ntime.sleep(60)", str(out)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "open"
-        assert_error(hpcpet_cli("resume", out, check=False), "open for writing by another process")
-        assert_error(hpcpet_cli("run", GOOD, "-o", out, "--overwrite", check=False),
-                     "open for writing by another process")
-    finally:
-        holder.kill()
-        holder.wait()
-    assert_same_content(str(out), reference)  # nothing lost
-
-
 def test_locking_can_be_switched_off(reference, tmp_path):
     """The hint for NFS/Lustre (errno 37/524) names HDF5_USE_FILE_LOCKING=FALSE; that setting works."""
-    from hpcpet.writer import open_h5
+    from hpcpet.storage.files import open_h5
 
     out = tmp_path / "o.h5"
     shutil.copy(reference, out)

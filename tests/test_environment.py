@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import hpcpet
-from hpcpet import layout as L
 from hpcpet.errors import HpcpetError
 
 
@@ -112,18 +111,9 @@ def test_no_group_has_more_than_set_size_children(tmp_path, n_runs, set_size):
     hpcpet.Environment(traj, out, set_size=set_size, progress="quiet").run(run)
     most, where = _max_children(out)
     assert most <= max(set_size, 10), (most, where)  # 10: the fixed top-level groups
-    with h5py.File(out, "r") as f:  # groups that grow with the number of runs: exactly the bound
-        grown = {"results": len(f["results"])}
-        f["results"].visititems(lambda name, obj: grown.__setitem__(name, len(obj))
-                                if name.rsplit("/", 1)[-1].startswith("block_") else None)
-    assert max(grown.values()) <= set_size, grown
-    with h5py.File(out, "r") as f:
-        buckets = []
-        f["results"].visititems(lambda name, obj: buckets.append(name)
-                                if name.rsplit("/", 1)[-1].startswith("run_set_") else None)
-        assert len(buckets) == -(-n_runs // set_size)
-        for b in range(len(buckets)):
-            assert L.bucket_path(b, set_size, n_runs) in f
+    with h5py.File(out, "r") as f:  # a $set bucket is one chunk of set_size runs of each column
+        assert f["results/g/v/data"].chunks == (min(set_size, n_runs),)
+        assert f["results/g/v/data"].shape == (n_runs,)
     with hpcpet.load(out) as t:
         assert t.completed.all()
         assert np.array_equal(t.get_from_runs("g.v"), np.arange(n_runs) * 2)
@@ -133,10 +123,3 @@ def test_no_group_has_more_than_set_size_children(tmp_path, n_runs, set_size):
         assert s[1] == "run 1" and s[0] is None
         last = t.run(n_runs - 1)
         assert last["g.v"] == 2 * (n_runs - 1)
-
-
-def test_bucket_path_depth():
-    assert L.bucket_path(3, 1000, 35) == "results/block_00000/run_set_00003"
-    assert L.bucket_path(12345, 1000, 10**7) == "results/block_00012/run_set_12345"
-    # 500 buckets of 10: two levels of blocks
-    assert L.bucket_path(123, 10, 5000) == "results/block_00001/block_00012/run_set_00123"

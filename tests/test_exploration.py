@@ -148,3 +148,158 @@ def test_huge_product_is_compact():
     assert len(ex) == 10_000_000
     assert np.array_equal(ex.column("c", 9_999_995), [5, 6, 7, 8, 9])
     assert ex.column("a", 9_999_999).tolist() == [999]
+
+
+# ---------------------------------------------------------------- combined axes (pypet's combined_parameters)
+def test_combined_parameters_vary_together():
+    ex = cartesian_product({"a": [1, 2, 3], "c": [10, 20], "b": [4.0, 5.0, 6.0]}, combined=[("a", "b")])
+    assert len(ex) == 6 and ex.shape == (3, 2)
+    assert ex.groups == [("a", "b"), ("c",)]
+    assert ex.names == ["a", "b", "c"]  # a combined axis sits where its first name sits
+    cols = ex.columns()
+    assert cols["a"].tolist() == [1, 1, 2, 2, 3, 3]
+    assert cols["b"].tolist() == [4.0, 4.0, 5.0, 5.0, 6.0, 6.0]
+    assert cols["c"].tolist() == [10, 20] * 3
+    expected = [(a, b, c) for (a, b) in zip([1, 2, 3], [4.0, 5.0, 6.0]) for c in [10, 20]]
+    assert list(zip(cols["a"].tolist(), cols["b"].tolist(), cols["c"].tolist())) == expected
+
+
+def test_combined_fingerprint_differs_from_full_product():
+    combined = cartesian_product({"a": [1, 2], "b": [3, 4]}, combined=[("a", "b")])
+    full = cartesian_product({"a": [1, 2], "b": [3, 4]})
+    assert len(combined) == 2 and len(full) == 4
+    assert combined.fingerprint() != full.fingerprint()
+    # no combined tuple: the same exploration (and fingerprint) as before combined existed
+    assert cartesian_product({"a": [1, 2], "b": [3, 4]}, combined=[]).fingerprint() == full.fingerprint()
+    assert cartesian_product({"a": [1, 2], "b": [3, 4]}, combined=[("a",)]).fingerprint() == full.fingerprint()
+
+
+@pytest.mark.parametrize("combined,match", [
+    ([("a", "b")], "different lengths.*a: 2.*b: 3"),
+    ([("a", "nope")], "'nope' is not among"),
+    ([("a",), ("a", "c")], "more than one"),
+    ("ab", "list of tuples"),
+    ([()], "tuples of parameter names"),
+    (["ab"], "tuples of parameter names"),
+])
+def test_combined_errors(combined, match):
+    with pytest.raises(ExplorationError, match=match):
+        cartesian_product({"a": [1, 2], "b": [1, 2, 3], "c": [1, 2]}, combined=combined)
+
+
+# ---------------------------------------------------------------- segments and generations
+def test_expanded_appends_runs_as_next_generation():
+    base = cartesian_product({"x": [0.0, 1.0], "y": [0.0, 10.0]})
+    ex = base.expanded({"x": [5.0, 6.0, 7.0], "y": [1.0, 2.0, 3.0]})
+    ex2 = ex.expanded(cartesian_product({"y": [9.0], "x": [8.0, 9.0]}))
+    assert len(base) == 4 and len(ex) == 7 and len(ex2) == 9
+    assert ex2.kind == "segments" and len(ex2.segments) == 3 and ex2.generations == 3
+    assert ex2.starts.tolist() == [0, 4, 7, 9]
+    assert ex2.generation.tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 2]
+    assert ex2.column("x").tolist() == [0, 0, 1, 1, 5, 6, 7, 8, 9]
+    assert ex2.column("y").tolist() == [0, 10, 0, 10, 1, 2, 3, 9, 9]
+    assert ex2.point(7) == {"x": 8.0, "y": 9.0}
+    assert [ex2.generation_of(i) for i in range(9)] == ex2.generation.tolist()
+    # the old explorations are unchanged and share their segments
+    assert len(base.segments) == 1 and ex2.segments[0] is base.segments[0]
+    with pytest.raises(ExplorationError, match="segments"):
+        ex2.axes
+    assert base.axes["x"].tolist() == [0.0, 1.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(1, 3), st.booleans()), min_size=1, max_size=5),
+       st.data())
+def test_segment_slices_equal_slices_of_the_whole(pieces, data):
+    """Columns and generations of any slice across segments equal the slice of the concatenation."""
+    ex = None
+    full_x, full_y, full_g = [], [], []
+    for k, (na, nb, cart) in enumerate(pieces):
+        xs = np.arange(na) + 100.0 * k
+        ys = np.arange(nb) * 1.0 + 1000.0 * k
+        if cart:
+            piece = cartesian_product({"x": xs, "y": ys})
+            px, py = [a for a in xs for _ in ys], [b for _ in xs for b in ys]
+        else:
+            ys = np.arange(na) * 1.0 + 1000.0 * k
+            piece = zip_exploration({"y": ys, "x": xs})  # another name order
+            px, py = list(xs), list(ys)
+        ex = piece if ex is None else ex.expanded(piece)
+        full_x += px
+        full_y += py
+        full_g += [k] * len(px)
+    n = len(ex)
+    assert n == len(full_x)
+    a = data.draw(st.integers(0, n))
+    b = data.draw(st.integers(a, n + 2))
+    assert ex.column("x", a, b).tolist() == full_x[a:b]
+    assert ex.column("y", a, b).tolist() == full_y[a:b]
+    assert ex.generation_column(a, b).tolist() == full_g[a:b]
+
+
+def test_expanded_checks_names_types_and_shapes():
+    base = zip_exploration({"x": [1.0, 2.0], "s": ["a", "b"]})
+    with pytest.raises(ExplorationError, match=r"exactly the explored parameters \(x, s\); got x"):
+        base.expanded({"x": [3.0]})
+    with pytest.raises(ExplorationError, match="'s' values of different types"):
+        base.expanded({"x": [3.0], "s": [1]})
+    arr = zip_exploration({"v": np.zeros((2, 3))})
+    with pytest.raises(ExplorationError, match="different shapes"):
+        arr.expanded({"v": np.zeros((1, 4))})
+    # ints after floats: one float column
+    mixed = zip_exploration({"x": [0.5]}).expanded({"x": [2]})
+    assert mixed.column("x").dtype == np.float64 and mixed.column("x", 1).dtype == np.float64
+    # longer strings later: one string column that holds both
+    s = zip_exploration({"s": ["a"]}).expanded({"s": ["longer"]})
+    assert s.column("s").tolist() == ["a", "longer"]
+
+
+def test_fingerprint_of_segments():
+    one = zip_exploration({"x": [1, 2]})
+    assert Exploration.from_segments(one.segments).fingerprint() == one.fingerprint()
+    a = one.expanded({"x": [3]})
+    b = one.expanded({"x": [3]})
+    assert a.fingerprint() == b.fingerprint() and a == b
+    assert a.fingerprint() != zip_exploration({"x": [1, 2, 3]}).fingerprint()
+    assert one.expanded({"x": [3]}, generation=5).fingerprint() != a.fingerprint()
+    assert one.expanded({"x": [4]}).fingerprint() != a.fingerprint()
+    assert Exploration("zip", {"x": [1, 2]}, generation=2).fingerprint() != one.fingerprint()
+
+
+def test_several_segments_share_a_generation():
+    pieces = cartesian_product({"x": [1, 2]}).expanded({"x": [3]})
+    ex = zip_exploration({"x": [0]}).expanded(pieces)
+    assert ex.generation.tolist() == [0, 1, 1, 1] and ex.generations == 2
+
+
+def test_describe_is_json():
+    import json
+
+    ex = cartesian_product({"a": [1, 2], "b": [3, 4]}, combined=[("a", "b")]).expanded({"a": [5], "b": [6]})
+    d = json.loads(json.dumps(ex.describe()))
+    assert d[0]["groups"] == [["a", "b"]] and d[0]["kind"] == "cartesian" and d[0]["runs"] == 2
+    assert d[1] == {"kind": "zip", "names": ["a", "b"], "shape": [1], "groups": [["a", "b"]],
+                    "generation": 1, "runs": 1, "origin": None}
+
+
+def test_huge_expanded_exploration_is_compact():
+    ex = cartesian_product({"a": np.arange(1000), "b": np.arange(1000), "c": np.arange(10)})
+    ex = ex.expanded(cartesian_product({"a": np.arange(1000), "b": np.arange(1000), "c": [-1]}))
+    assert len(ex) == 11_000_000
+    assert ex.column("c", 9_999_998, 10_000_002).tolist() == [8, 9, -1, -1]
+    assert ex.generation_column(9_999_999, 10_000_001).tolist() == [0, 1]
+    assert ex.column("a", 10_999_999).tolist() == [999]
+
+
+def test_trailing_nul_in_text_refused_inner_nul_kept():
+    with pytest.raises(ExplorationError, match="NUL"):
+        zip_exploration({"s": ["ok", "bad\x00"]})
+    with pytest.raises(ExplorationError, match="NUL"):
+        zip_exploration({"s": [b"bad\x00"]})
+    ex = zip_exploration({"s": ["a\x00b", "c"]})
+    assert ex.column("s").tolist() == ["a\x00b", "c"]
+
+
+def test_a_string_is_not_a_sequence_of_values():
+    with pytest.raises(ExplorationError, match="string"):
+        zip_exploration({"s": "abc"})

@@ -9,7 +9,7 @@ import pytest
 
 import hpcpet
 from hpcpet.errors import HpcpetError
-from hpcpet.pypet_import import detect_exploration, import_pypet
+from hpcpet.storage.pypet_import import detect_exploration, import_pypet
 
 from conftest import HERE, hpcpet_cli
 

@@ -1,4 +1,4 @@
-"""Lazy loading of results files: hpcpet/loading.py."""
+"""Lazy loading of results files: hpcpet/storage/reader.py."""
 import h5py
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ def kinds_file(tmp_path_factory):
 def test_opening_reads_no_results(kinds_file, tmp_path):
     """Opening, metadata, explored values and other results never read a result's data.
 
-    Every bucket's ``some_group/z`` is replaced by a dataset whose data lives in a
+    The column ``some_group/z`` is replaced by a dataset whose data lives in a
     file that does not exist: any read of it fails, so only asking for it may fail.
     """
     import shutil
@@ -26,13 +26,12 @@ def test_opening_reads_no_results(kinds_file, tmp_path):
     path = str(tmp_path / "lazy.h5")
     shutil.copy(kinds_file, path)
     with h5py.File(path, "r+") as f:
-        for block in f["results"].values():
-            for bucket in block.values():
-                old = bucket["some_group/z"]
-                shape, dtype = old.shape, old.dtype
-                del bucket["some_group/z"]
-                bucket.create_dataset("some_group/z", shape=shape, dtype=dtype,
-                                      external=[(str(tmp_path / "gone.bin"), 0, h5py.h5f.UNLIMITED)])
+        g = f["results/some_group/z"]
+        old = g["data"]
+        shape, dtype = old.shape, old.dtype
+        del g["data"]
+        g.create_dataset("data", shape=shape, dtype=dtype,
+                         external=[(str(tmp_path / "gone.bin"), 0, h5py.h5f.UNLIMITED)])
     with hpcpet.load(path) as t:
         assert len(t) == 35 and t.meta["n_runs"] == 35
         assert "some_group.z" in t.results
@@ -144,15 +143,15 @@ def test_results_description(kinds_file):
 
 
 def test_plain_h5py_reads_file(kinds_file):
-    """No hpcpet needed: a subprocess with only h5py reads a bucket."""
+    """No hpcpet needed: a subprocess with only h5py reads a result column in one line."""
     import subprocess
     import sys
 
     code = ("import sys, h5py\n"
             "assert 'hpcpet' not in sys.modules\n"
             "f = h5py.File(sys.argv[1], 'r')\n"
-            "print(f['results/block_00000/run_set_00000/some_group/z'][()].tolist())\n"
-            "print(f['results/block_00000/run_set_00001/some_group/z'][()].tolist())\n"
+            "print(f['results/some_group/z/data'][:4].tolist())\n"
+            "print(f['results/some_group/z/data'][4:8].tolist())\n"
             "print(f['runs/status'][:5].tolist())\n")
     out = subprocess.run([sys.executable, "-c", code, kinds_file], capture_output=True, text=True,
                          check=True).stdout.split("\n")
@@ -178,7 +177,7 @@ def test_not_an_hpcpet_file(tmp_path):
 def test_status_reread_while_open(tmp_path):
     """A loaded file sees status as it is on disk at each access (status is re-read)."""
     from hpcpet.engine import FrozenInput, Worker
-    from hpcpet.writer import Writer
+    from hpcpet.storage.writer import Writer
 
     traj = hpcpet.Trajectory()
     traj.add_parameter("x", 0)
@@ -230,3 +229,27 @@ def test_explored_and_parameter_kinds_round_trip(tmp_path):
         assert r["v"].tolist() == [3.0, 4.0]
         assert r["y"] == "bbTrue(1+2j)[3.0, 4.0]['ä', 'bb']"
         assert t.axes["s"].tolist() == ["ä", "bb"]
+
+
+def test_post_processing_results_in_a_finished_file(kinds_file, tmp_path):
+    """``load(path, mode="a")``: summaries stored after the runs (pypet's post-processing)."""
+    import shutil
+
+    path = str(tmp_path / "post.h5")
+    shutil.copy(kinds_file, path)
+    with hpcpet.load(path, mode="a") as t:
+        z = t.get_from_runs("some_group.z")
+        t.add_result("summary.mean_z", float(np.nanmean(z)), comment="mean over runs")
+        t.add_result("summary.hist", np.histogram(z[~np.isnan(z)], bins=4)[0])
+        t.add_result("summary.note", "post-processed")
+        with pytest.raises(HpcpetError, match="cannot store"):
+            t.add_result("summary.bad", {"a": 1})
+    with hpcpet.load(path) as t:
+        g = t.globals
+        assert g["summary.mean_z"] == pytest.approx(np.nanmean(t.get_from_runs("some_group.z")))
+        assert g["summary.hist"].sum() == 34 and g["summary.note"] == "post-processed"
+        assert t.comments["summary.mean_z"] if "summary.mean_z" in t.comments else True
+        with pytest.raises(HpcpetError, match='mode="a"'):
+            t.add_result("x", 1)
+    assert "summary.note = 'post-processed'" in hpcpet_cli("info", path).stdout
+    assert not (tmp_path / "post.h5.segments").exists()

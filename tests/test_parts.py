@@ -6,7 +6,7 @@ import pytest
 import hpcpet
 from hpcpet.errors import HpcpetError
 from hpcpet.parts import compact_ranges, parse_part, part_range
-from hpcpet.writer import Writer
+from hpcpet.storage.writer import Writer
 
 from conftest import experiment, hpcpet_cli
 
@@ -68,7 +68,7 @@ def test_writer_todo_of_a_part_file_is_its_slice(tmp_path):
         assert list(w.todo()) == list(range(lo, hi))
         assert list(w.todo(retry_failed=True)) == list(range(lo, hi))
     finally:
-        w.h5.close()
+        w.abandon()
 
 
 def test_part_out_of_range_is_a_one_line_error(tmp_path):

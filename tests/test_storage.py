@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import hpcpet
-from hpcpet.columns import BucketColumn, Column, ResultTypeError, encode
+from hpcpet.columns import Column, encode
 from hpcpet.engine import FrozenInput
 from hpcpet.environment import Environment
-from hpcpet.writer import Writer
+from hpcpet.storage.writer import Writer
 
 # ---------------------------------------------------------------------------- value strategies
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
@@ -112,18 +112,24 @@ def check_file(path, n, kinds, runs):
             assert fixed or not KINDS[k][1]
             if fixed:
                 assert isinstance(col, np.ndarray) and len(col) == n
-                missing_done = [not f and k not in v for f, v in runs]
+                missing = [f or k not in v for f, v in runs]
+                if col.dtype.kind not in "fc" and any(missing):  # ints and bools: masked, never a fake 0
+                    assert isinstance(col, np.ma.MaskedArray)
+                    m = np.ma.getmaskarray(col).reshape(n, -1)
+                    assert m.shape[1] == 0 or np.array_equal(m[:, 0], missing)
                 for i, (f, v) in enumerate(runs):
                     if f:
                         continue
                     if k in v:
                         want = np.asarray(v[k])
-                        if any(missing_done):  # numbers become float/complex to hold NaN
-                            assert col.dtype.kind in "fc"
-                            want = want.astype(col.dtype)
-                        assert _same(col[i], want), (name, i, col[i], v[k])
-                    else:
+                        got = np.ma.getdata(col)[i]
+                        assert got.dtype == want.dtype or (want.dtype.kind in "iu" and got.dtype.kind in "iu"), \
+                            (name, got.dtype, want.dtype)
+                        assert _same(got, want), (name, i, col[i], v[k])
+                    elif col.dtype.kind in "fc":
                         assert np.isnan(col[i]).all(), (name, i, col[i])
+                    else:
+                        assert np.ma.getmaskarray(col)[i].all(), (name, i, col[i])
             else:
                 assert isinstance(col, list) and len(col) == n
                 for i, (f, v) in enumerate(runs):
@@ -166,16 +172,17 @@ def _one(tmp_path, runs, set_size=3, batch=None, ckpt=False, kinds=None):
     return path
 
 
-def test_int_missing_in_whole_bucket_is_nan(tmp_path):
+def test_int_missing_in_whole_bucket_is_masked(tmp_path):
     # bucket 0 (runs 0-2) never adds "i": those runs must read as missing, not 0
     runs = [(False, {})] * 3 + [(False, {"i": 7}), (False, {"i": 8}), (False, {"i": 9})]
     path = _one(tmp_path, runs)
     with hpcpet.load(path) as t:
         col = t.get_from_runs("res.i")
-        assert np.isnan(col[:3]).all() and col[3:].tolist() == [7, 8, 9]
+        assert isinstance(col, np.ma.MaskedArray) and col.dtype == np.int64
+        assert col.mask.tolist() == [True] * 3 + [False] * 3 and col[3:].tolist() == [7, 8, 9]
 
 
-def test_bool_missing_is_nan(tmp_path):
+def test_bool_missing_is_masked(tmp_path):
     _one(tmp_path, [(False, {"b": True}), (False, {}), (False, {"b": False}), (False, {"b": True})],
          set_size=2)
 
@@ -213,9 +220,10 @@ def test_non_ascii_and_empty_strings(tmp_path):
     runs = [(False, {"s": "ünïcødé ✓ 漢字"}), (False, {"s": ""}), (False, {}), (True, {"s": "x"}),
             (False, {"s": "\U0001F600 emoji"})]
     path = _one(tmp_path, runs, set_size=2)
-    with h5py.File(path, "r") as h5:  # readable as UTF-8 by plain h5py
-        ds = h5["results/block_00000/run_set_00000/res/s"]
-        assert ds.asstr()[0] == "ünïcødé ✓ 漢字"
+    with h5py.File(path, "r") as h5:  # readable as UTF-8 by plain h5py: values[offsets[k]:offsets[k+1]]
+        g = h5["results/res/s"]
+        o = g["offsets"][()]
+        assert g["values"][o[0]:o[1]].tobytes().decode() == "ünïcødé ✓ 漢字"
 
 
 def test_unstorable_result_fails_the_run(tmp_path):
@@ -236,13 +244,10 @@ def test_unstorable_result_fails_the_run(tmp_path):
         assert t.get_from_runs("ok")[[0, 2]].tolist() == [1.0, 1.0]
 
 
-def test_text_and_numbers_mixed_fails_cleanly():
-    with pytest.raises(ResultTypeError):
-        encode([1.0, "a"])
-    col = BucketColumn(4)
-    col.put(0, encode(["a", "b"]), slice(None))
-    with pytest.raises(ResultTypeError):
-        col.put(2, encode([1.0, 2.0]), slice(None))
+def test_text_among_numbers_refuses_only_that_value():
+    col = encode([1.0, "a", 2.0])
+    assert col.kind == "fixed" and list(col.refused) == [1] and "text" in col.refused[1]
+    assert col.present.tolist() == [True, False, True]
 
 
 def test_encode_kinds():
@@ -266,9 +271,9 @@ def test_file_readable_with_plain_h5py(tmp_path):
 
     Environment(traj, path, set_size=4, progress="quiet").run(run)
     with h5py.File(path, "r") as h5:
-        z0 = h5["results/block_00000/run_set_00000/some_group/z"][()]
-        z1 = h5["results/block_00000/run_set_00001/some_group/z"][()]
-        assert z0.tolist() == [5.0, 7.0, 9.0, 10.0] and z1.tolist() == [14.0, 18.0]
+        z = h5["results/some_group/z/data"][()]  # one dataset over all runs, chunks of set_size
+        assert z.tolist() == [5.0, 7.0, 9.0, 10.0, 14.0, 18.0]
+        assert h5["results/some_group/z/data"].chunks == (4,)
         assert h5["runs/status"][()].tolist() == [1] * 6
         assert h5["explored/neuron/tau"][()].tolist() == [5.0, 7.0, 9.0] * 2
         assert h5["parameters/x"][()] == 1.0

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..pypet_import import import_pypet
+    from ..storage.pypet_import import import_pypet
 
     report = import_pypet(args.file, args.output, trajectory=args.trajectory,
                           overwrite=args.overwrite, set_size=args.set_size)

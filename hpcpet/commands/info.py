@@ -30,7 +30,7 @@ def _range(col: np.ndarray) -> str:
 
 
 def main(args) -> int:
-    from ..loading import load
+    from ..storage.reader import load
 
     with load(args.file) as traj:
         status = traj.status
@@ -41,6 +41,7 @@ def main(args) -> int:
         print(f"runs:        {len(traj)} total, {done} completed, {failed} failed, "
               f"{len(traj) - done - failed} pending")
         print(f"set size:    {traj.set_size}")
+        _print_writer(traj)
         if m.get("part"):
             print(f"part:        {m['part']} of the exploration: runs {m.get('part_start')}.."
                   f"{int(m.get('part_stop', 0)) - 1} (merge the parts with 'python -m hpcpet merge')")
@@ -72,4 +73,21 @@ def main(args) -> int:
             shape = "" if d.get("shape") in (None, []) else f" shape {tuple(d['shape'])}"
             comment = f"  # {d['comment']}" if d.get("comment") else ""
             print(f"  {name}: {d['kind']} {d['dtype']}{shape}{comment}")
+        glob = traj.globals
+        if glob:
+            print("global results:")
+            for name, value in glob.items():
+                text = repr(value.tolist() if hasattr(value, "tolist") else value)
+                print(f"  {name} = {text if len(text) <= 60 else text[:57] + '...'}")
     return 0
+
+
+def _print_writer(traj) -> None:
+    """Who writes the study now, and files left behind by a writer that was killed."""
+    from ..storage.files_report import leftovers, writer_line
+
+    line = writer_line(traj.path)
+    if line:
+        print(f"writing:     {line}")
+    for text in leftovers(traj.path):
+        print(f"note:        {text}")

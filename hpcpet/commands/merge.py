@@ -19,7 +19,7 @@ def main(args) -> int:
     import sys
     import time
 
-    from ..merge import merge
+    from ..storage.merge import merge
 
     t0 = time.perf_counter()
     summary = merge(args.parts, args.output, overwrite=args.overwrite, allow_missing=args.allow_missing)

@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..loading import load
+    from ..storage.reader import load
     from ..plotting import parse_selection, plot_result
 
     output = args.output or args.result.replace("$", "").replace(".", "_") + ".png"

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 
 def main(args) -> int:
     from ..backends import get_backend
-    from ..resume import resume
+    from ..resuming import resume
 
     check_run_options(args)
     backend = get_backend(args.backend, args.ncores)

@@ -39,8 +39,26 @@ def add_parser(sub) -> None:
     p.add_argument("--part", metavar="K/N", default=None,
                    help="run only the K-th (1-based) of N contiguous slices into OUT; "
                         "combine the parts with 'merge'")
+    p.add_argument("-p", "--preset", metavar="NAME=VALUE", action="append", default=[],
+                   help="override a parameter's default before build explores, e.g. -p neuron.tau=20 "
+                        "(read as the parameter's type; repeatable)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="the study's base seed for traj.seed in runs (default: random, recorded)")
     add_run_options(p)
     p.set_defaults(func=main)
+
+
+def parse_presets(items: list[str]) -> dict[str, str]:
+    """``["a=1", "n.tau=20"]`` -> ``{"a": "1", "n.tau": "20"}``, or a one-line error."""
+    from ..errors import HpcpetError
+
+    presets: dict[str, str] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise HpcpetError(f"-p takes NAME=VALUE, got {item!r}")
+        presets[name.strip()] = value
+    return presets
 
 
 def progress_mode(args) -> str:
@@ -65,12 +83,15 @@ def main(args) -> int:
     backend = get_backend(args.backend, args.ncores)
     import os
 
-    traj = Trajectory(name=os.path.splitext(os.path.basename(exp.path))[0])
+    presets = parse_presets(args.preset)
+    traj = Trajectory(name=os.path.splitext(os.path.basename(exp.path))[0], presets=presets)
     if backend.is_master:
         exp.build(traj)
+        traj.freeze()  # a preset of an undeclared parameter is an error before any file exists
     env = Environment(traj, args.output, backend=backend, set_size=args.set_size,
                       overwrite=args.overwrite, progress=progress_mode(args),
-                      fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp, part=part)
+                      fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp, part=part,
+                      seed=args.seed)
     summary = env.run(exp.run)
     if summary is not None:
         env.log(str(summary))

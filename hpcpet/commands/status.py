@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..status import format_status, read_status
+    from ..storage.status import format_status, read_status
 
     while True:
         st = read_status(args.file)

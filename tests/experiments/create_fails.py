@@ -11,7 +11,7 @@ import numpy as np
 
 import hpcpet
 from hpcpet.errors import HpcpetError
-from hpcpet.writer import Writer
+from hpcpet.storage.writer import Writer
 
 
 def simulate(traj, seconds):

@@ -1,4 +1,8 @@
-"""Loading a results file lazily: nothing is read until it is asked for."""
+"""Reading format 1 files (hpcpet 0.1, round 1): read-only, kept so old files still load.
+
+Format 1 kept results in ``results/block_*/run_set_*`` groups; see the
+format 1 section of docs/format.md. Nothing writes this format any more.
+"""
 from __future__ import annotations
 
 import json
@@ -9,12 +13,52 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from . import column_index
-from . import layout as L
-from .columns import FIXED, RAGGED, STRING, fill_value
-from .batch import DONE, FAILED, PENDING
-from .errors import FileFormatError, HpcpetError
-from .writer import open_h5
+from ..batch import DONE, FAILED, PENDING
+from ..columns import fill_value
+from ..errors import FileFormatError, HpcpetError
+from ..kinds import FIXED
+from ..naming import block_name, set_name
+from .files import open_h5
+
+
+class L:
+    """Where things live in a format 1 file."""
+
+    FORMAT_ATTR = "hpcpet_format"
+    PARAMETERS, EXPLORATION, EXPLORED = "parameters", "exploration", "explored"
+    STATUS, ERROR_INDEX, ERROR_TEXT = "runs/status", "runs/errors/index", "runs/errors/text"
+    RESULTS, RESULT_INFO, GLOBALS = "results", "result_info", "globals"
+    EXPERIMENT_SOURCE = "experiment/source"
+    PRESENT_SUFFIX, SHAPE_SUFFIX = ".present", ".shape"
+    BUCKET_RESULTS_ATTR = "results"
+
+    @staticmethod
+    def name_to_path(name: str) -> str:
+        return name.replace(".", "/")
+
+    @staticmethod
+    def block_depth(n_runs: int, set_size: int) -> int:
+        n_buckets = max(1, -(-n_runs // set_size))
+        depth = 1
+        if set_size > 1:
+            while -(-n_buckets // set_size ** depth) > set_size:
+                depth += 1
+        return depth
+
+    @classmethod
+    def bucket_path(cls, bucket: int, set_size: int, n_runs: int) -> str:
+        depth = cls.block_depth(n_runs, set_size)
+        blocks = [block_name(bucket // set_size ** k) for k in range(depth, 0, -1)]
+        return "/".join([cls.RESULTS, *blocks, set_name(bucket)])
+
+    @staticmethod
+    def bucket_range(bucket: int, set_size: int, n_runs: int) -> tuple[int, int]:
+        start = bucket * set_size
+        return start, min(start + set_size, n_runs)
+
+    @staticmethod
+    def row_shape(stored) -> tuple[int, ...]:
+        return tuple(int(s) for s in stored if s >= 0)
 
 
 def _decode(value: Any) -> Any:
@@ -78,7 +122,7 @@ class Run:
         return f"Run({self.index}, {self.status}, {self.parameters}, {sorted(self.results)})"
 
 
-class LoadedTrajectory:
+class Format1Trajectory:
     """A results file opened read-only; see :func:`load`.
 
     Use it as a context manager, or call :meth:`close`.
@@ -106,7 +150,7 @@ class LoadedTrajectory:
     def __len__(self) -> int:
         return self.n_runs
 
-    def __enter__(self) -> "LoadedTrajectory":
+    def __enter__(self) -> "Format1Trajectory":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -278,7 +322,7 @@ class LoadedTrajectory:
         for floats, 0, False; see :attr:`completed`). Variable-shape arrays and text give
         a list with None for runs without a value.
         """
-        from .naming import plain_result_name
+        from ..naming import plain_result_name
 
         name = plain_result_name(name) if "$" in name else name
         info = self.results.get(name)
@@ -291,9 +335,7 @@ class LoadedTrajectory:
             dtype = np.dtype(info["dtype"])
             out = np.full((n,) + tuple(info["shape"]), fill_value(dtype), dtype)
             have = np.zeros(n, bool)  # runs whose value was read
-            uncovered = column_index.read(self.h5, name, out, have, ss) if out.size else None
-            if uncovered is None or uncovered.any():
-                self._read_fixed(path, out, have, uncovered)
+            self._read_fixed(path, out, have)
             # completed runs without a value (also whole buckets without one) read as NaN
             missing = ~have & (self.status == DONE)
             if missing.any():
@@ -357,31 +399,12 @@ class LoadedTrajectory:
 
     def to_xarray(self, name: str):
         """Result ``name`` as an xarray.DataArray over the exploration (see hpcpet.analysis)."""
-        from .analysis import to_xarray
+        from ..analysis import to_xarray
 
         return to_xarray(self, name)
 
     def to_pandas(self, results: list[str] | None = None):
         """One row per run: explored parameters, scalar results, status (see hpcpet.analysis)."""
-        from .analysis import to_pandas
+        from ..analysis import to_pandas
 
         return to_pandas(self, results)
-
-
-def load(path: str) -> LoadedTrajectory:
-    """Open a results file lazily.
-
-    Parameters
-    ----------
-    path : str
-        An HDF5 file written by hpcpet.
-
-    Returns
-    -------
-    LoadedTrajectory
-        ``len(traj)``, ``traj.explored``, ``traj.parameters``,
-        ``traj.get_from_runs(name)``, ``traj.completed``, ``traj.run(i)``, ...
-    """
-    if not os.path.exists(path):
-        raise HpcpetError(f"file not found: {path}")
-    return LoadedTrajectory(path)

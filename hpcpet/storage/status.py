@@ -1,11 +1,10 @@
 """Live status of a results file: runs done, failed and remaining, rate and ETA.
 
-While a run is writing, the writer holds the HDF5 file lock, so another
-process cannot open the file normally. At each checkpoint the writer
-therefore also replaces a small side file ``<results>.status.json``
-(atomically, by rename) with its counts and a few recent (time, runs handled)
-samples; :func:`read_status` uses it while the file is locked, and the file
-itself once it is closed.
+The counts always come from the study itself (results file plus committed
+segments, read without locks). For the rate, the writer also replaces, at each
+checkpoint, a small file ``OUT.segments/status.json`` (atomically, by rename)
+with a few recent (time, runs handled) samples; it goes away with the folder
+when the study is closed.
 """
 from __future__ import annotations
 
@@ -16,13 +15,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-SUFFIX = ".status.json"
+import numpy as np
+
+from . import layout as L
+
 SAMPLES = 30  # recent checkpoints kept for the rate
 
 
 def sidecar_path(path: str) -> str:
     """The status side file of results file ``path``."""
-    return path + SUFFIX
+    return os.path.join(L.folder(path), L.STATUS_FILE)
 
 
 def record_checkpoint(writer) -> None:
@@ -40,19 +42,11 @@ def record_checkpoint(writer) -> None:
                "pid": os.getpid(), "host": socket.gethostname(), "opened": state["opened"],
                "updated": now, "first": first, "samples": samples}
         target = sidecar_path(writer.path)
-        tmp = f"{target}.{os.getpid()}.tmp"
+        tmp = L.temporary(writer.path, L.STATUS_FILE)
         with open(tmp, "w") as fh:
             json.dump(doc, fh)
         os.replace(tmp, target)
     except Exception:  # status is a convenience: it must never break a run
-        pass
-
-
-def remove_sidecar(path: str) -> None:
-    """Delete the side file once the writer has closed the file (which then speaks for itself)."""
-    try:
-        os.remove(sidecar_path(path))
-    except OSError:
         pass
 
 
@@ -67,16 +61,6 @@ def read_sidecar(path: str) -> dict | None:
         except (OSError, ValueError):
             time.sleep(0.05)
     return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -124,73 +108,43 @@ def _rate(doc: dict) -> float | None:
     return None
 
 
-def _from_h5(path: str, locking: bool) -> dict:
-    import h5py
-    import numpy as np
+def read_status(path: str) -> Status:
+    """Status of the study ``path``, whether or not a writer is adding runs to it.
 
-    from . import layout as L
-
-    kw = {} if locking else {"locking": False}
-    with h5py.File(path, "r", **kw) as h5:
-        if L.FORMAT_ATTR not in h5.attrs:
-            from .errors import FileFormatError
-
-            raise FileFormatError(f"{path} is not an hpcpet results file")
-        a = h5.attrs
-        counts = np.bincount(h5[L.STATUS][()], minlength=3)
-        dec = lambda v: v.decode() if isinstance(v, bytes) else (str(v) if v is not None else None)  # noqa: E731
-        return {"n_runs": int(a["n_runs"]), "done": int(counts[1]), "failed": int(counts[2]),
-                "started": dec(a.get("started")), "ended": dec(a.get("ended")),
-                "complete": bool(a.get("complete", False))}
-
-
-def _locked_error(exc: BaseException) -> bool:
-    return isinstance(exc, BlockingIOError) or "lock" in str(exc).lower()
-
-
-def read_status(path: str, retries: int = 10) -> Status:
-    """Status of results file ``path``, whether or not a run is writing it.
-
-    Never takes the write lock or writes to the file, so it does not disturb
-    a running writer.
+    Reads the committed state without locks and never writes, so it does not
+    disturb a running writer.
     """
-    from .errors import HpcpetError
+    from .guard import describe, is_live, read_guard
+    from .snapshot import Snapshot
 
-    if not os.path.exists(path):
-        raise HpcpetError(f"file not found: {path}")
-    doc = read_sidecar(path)
-    same_host = doc is not None and doc.get("host") == socket.gethostname()
+    snap = Snapshot(path)
     try:
-        info = _from_h5(path, locking=True)
-    except OSError as exc:
-        if not _locked_error(exc):
-            raise HpcpetError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-        info = None
-    if info is not None:  # nobody holds the write lock
-        running = (doc is not None and same_host and info["ended"] is None
-                   and _pid_alive(int(doc["pid"])) and doc.get("updated", 0) > time.time() - 600)
-        state = "running" if running else ("complete" if info["done"] == info["n_runs"] else "incomplete")
-        st = Status(os.path.abspath(path), info["n_runs"], info["done"], info["failed"], state,
-                    started=info["started"], ended=info["ended"], source="file")
-        if doc is not None:
-            st.rate = _rate(doc)
-            st.updated = doc.get("updated")
-        return st
-    # a writer has the file open
+        if snap.format != L.FORMAT_VERSION:
+            import h5py  # noqa: F401  (format 1: the status dataset is all there is)
+
+            st = snap.h5["runs/status"][()]
+            a = snap.h5.attrs
+            n, started, ended = int(a["n_runs"]), a.get("started"), a.get("ended")
+        else:
+            st = snap.status()
+            n, started, ended = snap.n_runs, snap.attrs.get("started"), snap.attrs.get("ended")
+    finally:
+        snap.close()
+    dec = lambda v: v.decode() if isinstance(v, bytes) else (str(v) if v is not None else None)  # noqa: E731
+    counts = np.bincount(st, minlength=3)
+    guard = read_guard(path)
+    running = is_live(guard)
+    done, failed = int(counts[1]), int(counts[2])
+    state = "running" if running else ("complete" if done == n else "incomplete")
+    out = Status(os.path.abspath(path), n, done, failed, state, started=dec(started),
+                 ended=None if running else dec(ended), source="file")
+    if running:
+        out.extra = {"pid": guard.get("pid"), "host": guard.get("host"), "writer": describe(guard)}
+    doc = read_sidecar(path)
     if doc is not None:
-        return Status(os.path.abspath(path), int(doc["n_runs"]), int(doc["done"]), int(doc["failed"]),
-                      "running", rate=_rate(doc), updated=doc.get("updated"), source="sidecar",
-                      extra={"pid": doc.get("pid"), "host": doc.get("host")})
-    last: BaseException | None = None
-    for _ in range(retries):  # no checkpoint yet: read without the lock, tolerating a torn read
-        try:
-            info = _from_h5(path, locking=False)
-            return Status(os.path.abspath(path), info["n_runs"], info["done"], info["failed"],
-                          "running", started=info["started"], source="file-unlocked")
-        except Exception as exc:  # a read racing the writer can fail in many ways
-            last = exc
-            time.sleep(0.1)
-    raise HpcpetError(f"{path} is being written and could not be read ({last})")
+        out.rate = _rate(doc)
+        out.updated = doc.get("updated")
+    return out
 
 
 def _fmt_seconds(s: float | None) -> str:

@@ -16,7 +16,7 @@ Read with h5py only (pypet is not needed). What is converted:
 
 Derived parameters, pandas objects, links and other pypet-only structures are
 skipped and listed in the report. The file is written by hpcpet's
-:class:`~hpcpet.writer.Writer`, so its layout is hpcpet's own.
+:class:`~hpcpet.storage.writer.Writer`, so its layout is hpcpet's own.
 """
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .columns import ResultTypeError, encode
-from .batch import DONE, PENDING, BatchResult
-from .errors import HpcpetError, InvalidNameError
-from .exploration import Exploration
-from .naming import check_name
-from .trajectory import Trajectory
+from ..columns import ResultTypeError, encode
+from ..batch import DONE, PENDING, BatchResult
+from ..errors import HpcpetError, InvalidNameError
+from ..exploration import Exploration
+from ..naming import check_name
+from ..trajectory import Trajectory
 from .writer import Writer
 
 _RUN = re.compile(r"^run_(\d{8,})$")

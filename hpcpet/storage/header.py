@@ -1,0 +1,153 @@
+"""The header of a results file: versions, parameters, exploration, explored values, globals.
+
+Written once, when a study's file is created; consolidation copies it
+unchanged into each new version of the file (only root attributes change).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .._version import __version__
+from ..batch import PENDING
+from ..trajectory import Trajectory
+from . import layout as L
+
+#: top-level groups copied unchanged from one version of a results file to the next
+COPIED = (L.PARAMETERS, L.EXPLORATION, L.EXPLORED, "experiment")
+
+
+def now() -> str:
+    """The current local time as ISO 8601 text."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def h5able(arr: np.ndarray) -> np.ndarray:
+    """Numpy unicode arrays become UTF-8 strings HDF5 can store."""
+    if arr.dtype.kind == "U":
+        return np.array(arr.tolist(), dtype=h5py.string_dtype()) if arr.ndim else arr.astype(object)
+    return arr
+
+
+def write_value(group: h5py.Group, path: str, value: Any, comment: str = "") -> None:
+    """Store one parameter default or global result (a number, array or text) at ``path``."""
+    if isinstance(value, str):
+        ds = group.create_dataset(path, data=value, dtype=h5py.string_dtype())
+    elif isinstance(value, (bytes, np.bytes_)):
+        ds = group.create_dataset(path, data=np.void(bytes(value)))
+        ds.attrs["python_type"] = "bytes"
+    elif value is None:
+        ds = group.create_dataset(path, data=h5py.Empty("f8"))
+        ds.attrs["python_type"] = "None"
+    else:
+        arr = np.asarray(value)
+        if arr.dtype.kind == "O":
+            raise TypeError(f"cannot store a value of type {type(value).__name__}")
+        ds = group.create_dataset(path, data=h5able(arr))
+        if isinstance(value, (list, tuple)):
+            ds.attrs["python_type"] = type(value).__name__
+    if comment:
+        ds.attrs["comment"] = comment
+
+
+def read_value(ds: h5py.Dataset) -> Any:
+    """A value stored by :func:`write_value`, as it was given."""
+    kind = ds.attrs.get("python_type")
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    if kind == "None":
+        return None
+    v = ds[()]
+    if kind == "bytes":
+        return v.tobytes()
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "surrogatepass")
+    if kind in ("list", "tuple"):
+        out = v.tolist()
+        return tuple(out) if kind == "tuple" else out
+    if isinstance(v, np.ndarray) and v.dtype.kind == "O":
+        return np.array([x.decode() if isinstance(x, bytes) else x for x in v.ravel()]).reshape(v.shape)
+    return v
+
+
+def write_header(h5: h5py.File, traj: Trajectory, set_size: int, metadata: dict,
+                 source: str | None) -> None:
+    """Everything a new results file holds before its first run."""
+    expl = traj.exploration
+    n = len(expl)
+    a = h5.attrs
+    a[L.FORMAT_ATTR] = L.FORMAT_VERSION
+    a["hpcpet_version"] = __version__
+    a["name"] = traj.name
+    a["comment"] = traj.comment
+    a["n_runs"] = n
+    a["set_size"] = set_size
+    a["created"] = now()
+    a["numpy_version"] = np.__version__
+    a["h5py_version"] = h5py.__version__
+    a["hdf5_version"] = h5py.version.hdf5_version
+    a["python_version"] = platform.python_version()
+    a["exploration_fingerprint"] = expl.fingerprint()
+    a[L.SEGMENTS_ATTR] = 0
+    for k, v in metadata.items():
+        a[k] = v
+    if source is not None:
+        h5.create_dataset(L.EXPERIMENT_SOURCE, data=source, dtype=h5py.string_dtype())
+    params = h5.create_group(L.PARAMETERS)
+    for p in traj.parameters.values():
+        write_value(params, L.name_to_path(p.name), p.default, p.comment)
+    g = h5.create_group(L.EXPLORATION)
+    g.attrs["kind"] = expl.kind
+    g.attrs["names"] = json.dumps(expl.names)
+    g.attrs["shape"] = json.dumps(list(expl.shape))
+    for name, axis in expl.axes.items():
+        g.create_dataset("axes/" + L.name_to_path(name), data=h5able(axis))
+    explored = h5.create_group(L.EXPLORED)
+    step = 1 << 20
+    for name, axis in expl.axes.items():
+        dtype = h5able(axis[:1]).dtype
+        ds = explored.create_dataset(L.name_to_path(name), shape=(n,) + axis.shape[1:], dtype=dtype,
+                                     chunks=(max(1, min(n, 65536)),) + axis.shape[1:],
+                                     compression="gzip", compression_opts=1, shuffle=True)
+        for lo in range(0, n, step):
+            ds[lo:lo + step] = h5able(expl.column(name, lo, lo + step))
+    h5.create_dataset(L.STATUS, data=np.full(n, PENDING, np.uint8), chunks=(max(1, min(n, 65536)),))
+    h5.create_group(L.RESULTS)
+    glob = h5.create_group(L.GLOBALS)
+    for name, (value, comment) in traj.global_results.items():
+        write_value(glob, L.name_to_path(name), value, comment)
+
+
+def read_trajectory(h5: h5py.File) -> Trajectory:
+    """A frozen trajectory with the parameters and exploration stored in an open results file."""
+    from ..exploration import Exploration
+
+    def text(v: Any) -> str:
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    traj = Trajectory(name=text(h5.attrs.get("name", "trajectory")), comment=text(h5.attrs.get("comment", "")))
+    params: dict[str, Any] = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            params[name.replace("/", ".")] = (read_value(obj), text(obj.attrs.get("comment", "")))
+    h5[L.PARAMETERS].visititems(visit)
+    for name, (value, comment) in params.items():
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value[()]
+        traj.add_parameter(name, value, comment)
+    g = h5[L.EXPLORATION]
+    names = json.loads(g.attrs["names"])
+    axes = {}
+    for n in names:
+        arr = g["axes/" + L.name_to_path(n)][()]
+        if arr.dtype.kind == "O":  # strings come back as bytes objects
+            arr = np.array([text(v) for v in arr.ravel()]).reshape(arr.shape)
+        axes[n] = arr
+    traj.explore(Exploration(text(g.attrs["kind"]), axes))
+    traj.freeze()
+    return traj

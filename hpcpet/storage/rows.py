@@ -1,0 +1,365 @@
+"""Rows of one result as stored on disk: a fixed array, or values + offsets.
+
+The same encoding is used in segments (rows of the runs a checkpoint
+committed) and in the consolidated results file (rows of every run), so one
+group layout, one reader and one writer serve both (docs/format.md):
+
+- ``fixed``: ``data`` dtype[n, *shape];
+- variable kinds: ``values`` (the rows one after another, flattened; text as
+  UTF-8 with lone surrogates kept, bytes as they are, pandas objects pickled),
+  ``offsets`` int64[n + 1] and, for ragged rows that are not all 1-D,
+  ``shapes`` int64[n, ndim] padded with -1;
+- ``present`` bool[n] when some rows hold no value.
+
+Only fixed-size HDF5 datatypes are used, so every byte string survives.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..columns import Column, fill_value
+from ..kinds import BYTES, FIXED, PICKLE, RAGGED, STRING
+from ..widening import ResultType
+from . import layout as L
+
+
+@dataclass
+class Rows:
+    """``n`` rows of one result in its stored type.
+
+    ``data`` for fixed kinds; ``values``, ``offsets`` (and ``shapes``) for
+    variable ones; ``present`` None when every row has a value.
+    """
+
+    rtype: ResultType
+    n: int
+    data: np.ndarray | None = None
+    values: np.ndarray | None = None
+    offsets: np.ndarray | None = None
+    shapes: np.ndarray | None = None
+    present: np.ndarray | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.rtype.kind
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_column(cls, col: Column, rtype: ResultType, keep: np.ndarray) -> "Rows":
+        """The rows ``keep`` (bool mask) of a worker's column, converted to ``rtype`` (lossless)."""
+        present = keep if col.present is None else keep & col.present
+        idx = np.flatnonzero(keep)
+        pres = present[idx]
+        n = len(idx)
+        if rtype.kind == FIXED:
+            data = np.asarray(col.data)[idx].astype(rtype.dtype, copy=False)
+            return cls(rtype, n, data=data, present=None if pres.all() else pres)
+        if col.kind == FIXED:  # fixed rows joining a ragged result
+            rows = [np.asarray(r) for r in np.asarray(col.data)[idx]]
+        else:
+            rows = [col.data[k] for k in idx]
+        rows = [r if p else _empty_row(rtype) for r, p in zip(rows, pres)]
+        return cls.from_list(rtype, rows, None if pres.all() else pres)
+
+    @classmethod
+    def from_list(cls, rtype: ResultType, rows: list, present: np.ndarray | None = None) -> "Rows":
+        """Rows from Python values (arrays, str, bytes or pickles), all of kind ``rtype.kind``."""
+        n = len(rows)
+        if rtype.kind == FIXED:
+            shape = tuple(rtype.shape or ())
+            data = np.full((n,) + shape, fill_value(rtype.dtype), rtype.dtype)
+            for k, r in enumerate(rows):
+                if present is None or present[k]:
+                    data[k] = r
+            return cls(rtype, n, data=data, present=present)
+        if rtype.kind == RAGGED:
+            arrays = [np.asarray(r, rtype.dtype) for r in rows]
+            flat = [a.ravel() for a in arrays]
+            shapes = None
+            if any(a.ndim != 1 for a in arrays):
+                ndim = max(a.ndim for a in arrays)
+                shapes = np.array([list(a.shape) + [-1] * (ndim - a.ndim) for a in arrays], np.int64)
+                shapes = shapes.reshape(n, ndim)
+        else:
+            flat = [np.frombuffer(_as_bytes(r, rtype.kind), np.uint8) for r in rows]
+            shapes = None
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum([len(f) for f in flat], out=offsets[1:])
+        values = np.concatenate(flat) if flat else np.zeros(0, rtype.dtype)
+        values = values.astype(rtype.dtype if rtype.kind == RAGGED else np.uint8, copy=False)
+        return cls(rtype, n, values=values, offsets=offsets, shapes=shapes, present=present)
+
+    def astype(self, rtype: ResultType) -> "Rows":
+        """These rows in a wider type (see :mod:`hpcpet.widening`)."""
+        if rtype == self.rtype:
+            return self
+        if rtype.kind == FIXED:
+            return Rows(rtype, self.n, data=self.data.astype(rtype.dtype), present=self.present)
+        if self.kind == FIXED:
+            rows = [np.asarray(r) for r in self.data]
+            return Rows.from_list(rtype, rows, self.present)
+        return Rows(rtype, self.n, values=self.values.astype(rtype.dtype), offsets=self.offsets,
+                    shapes=self.shapes, present=self.present)
+
+    @staticmethod
+    def concat(parts: list["Rows"], rtype: ResultType) -> "Rows":
+        """One Rows object of all ``parts`` in order, in type ``rtype``."""
+        parts = [p.astype(rtype) for p in parts]
+        n = sum(p.n for p in parts)
+        present = None
+        if any(p.present is not None for p in parts):
+            present = np.concatenate([p.present if p.present is not None else np.ones(p.n, bool)
+                                      for p in parts])
+        if rtype.kind == FIXED:
+            return Rows(rtype, n, data=np.concatenate([p.data for p in parts]), present=present)
+        values = np.concatenate([p.values for p in parts])
+        offsets = np.zeros(n + 1, np.int64)
+        pos, base = 1, 0
+        for p in parts:
+            offsets[pos:pos + p.n] = p.offsets[1:] + base
+            base += int(p.offsets[-1])
+            pos += p.n
+        shapes = None
+        if any(p.shapes is not None for p in parts):
+            ndim = max(p.shapes.shape[1] if p.shapes is not None else 1 for p in parts)
+            shapes = np.full((n, ndim), -1, np.int64)
+            pos = 0
+            for p in parts:
+                if p.shapes is not None:
+                    shapes[pos:pos + p.n, :p.shapes.shape[1]] = p.shapes
+                else:
+                    shapes[pos:pos + p.n, 0] = np.diff(p.offsets)
+                pos += p.n
+        return Rows(rtype, n, values=values, offsets=offsets, shapes=shapes, present=present)
+
+    def masked(self, keep: np.ndarray) -> "Rows":
+        """These rows with the value removed where ``keep`` is False (e.g. runs that failed)."""
+        if keep.all():
+            return self
+        present = keep.copy() if self.present is None else self.present & keep
+        return Rows(self.rtype, self.n, self.data, self.values, self.offsets, self.shapes, present)
+
+    # ------------------------------------------------------------------ values
+    def has(self) -> np.ndarray:
+        """Bool per row: holds a value."""
+        return np.ones(self.n, bool) if self.present is None else self.present
+
+    def value(self, k: int) -> Any:
+        """Row ``k`` as the value the run added (None if it added none)."""
+        if self.present is not None and not self.present[k]:
+            return None
+        if self.kind == FIXED:
+            v = self.data[k]
+            return v[()] if v.ndim == 0 else v
+        lo, hi = int(self.offsets[k]), int(self.offsets[k + 1])
+        raw = self.values[lo:hi]
+        if self.kind == RAGGED:
+            return raw.reshape(L.row_shape(self.shapes[k])) if self.shapes is not None else raw
+        return decode_bytes(raw.tobytes(), self.kind)
+
+    def to_list(self) -> list:
+        """Every row's value (None where a row has none)."""
+        return [self.value(k) for k in range(self.n)]
+
+    # ------------------------------------------------------------------ disk
+    def write(self, parent: h5py.Group, path: str, chunk: int, comment: str = "",
+              compression: dict | None = None) -> None:
+        """Create the group ``path`` under ``parent`` holding these rows (``chunk`` rows per chunk)."""
+        g = parent.create_group(path)
+        t = self.rtype
+        g.attrs["kind"] = t.kind
+        g.attrs["dtype"] = np.dtype(t.dtype).str
+        g.attrs["shape"] = json.dumps(list(t.shape)) if t.shape is not None else "null"
+        if t.lo is not None:
+            g.attrs["int_range"] = json.dumps([t.lo, t.hi])
+        if comment:
+            g.attrs["comment"] = comment
+        kw = dict(compression or {})
+        if self.kind == FIXED:
+            _dataset(g, L.DATA, self.data, (max(1, min(chunk, self.n)),) + self.data.shape[1:], kw)
+        else:
+            vchunk = max(1, min(len(self.values), 1 << 16))
+            _dataset(g, L.VALUES, self.values, (vchunk,), kw)
+            _dataset(g, L.OFFSETS, self.offsets, (max(1, min(chunk + 1, self.n + 1)),), {})
+            if self.shapes is not None:
+                _dataset(g, L.SHAPES, self.shapes, (max(1, min(chunk, self.n)), self.shapes.shape[1]), {})
+        if self.present is not None and not self.present.all():
+            _dataset(g, L.PRESENT, self.present, (max(1, min(chunk, self.n)),), {})
+
+    @classmethod
+    def read(cls, g: h5py.Group, sel: np.ndarray | None = None) -> "Rows":
+        """Rows stored in group ``g`` (all, or the row indices ``sel`` of a fixed result)."""
+        rtype = read_type(g)
+        if rtype.kind == FIXED:
+            ds = g[L.DATA]
+            data = ds[()] if sel is None else ds[np.sort(sel)]
+            n = len(data)
+            present = None
+            if L.PRESENT in g:
+                present = g[L.PRESENT][()] if sel is None else g[L.PRESENT][()][np.sort(sel)]
+            return cls(rtype, n, data=data, present=present)
+        offsets = g[L.OFFSETS][()]
+        values = g[L.VALUES][()]
+        shapes = g[L.SHAPES][()] if L.SHAPES in g else None
+        present = g[L.PRESENT][()] if L.PRESENT in g else None
+        return cls(rtype, len(offsets) - 1, values=values, offsets=offsets, shapes=shapes,
+                   present=present)
+
+
+def read_type(g: h5py.Group) -> ResultType:
+    """The :class:`ResultType` recorded in a result group's attributes."""
+    a = g.attrs
+    kind = _text(a["kind"])
+    shape = json.loads(_text(a["shape"])) if "shape" in a else None
+    rng = json.loads(_text(a["int_range"])) if "int_range" in a else (None, None)
+    return ResultType(kind, np.dtype(_text(a["dtype"])).str, tuple(shape) if shape is not None else None,
+                      rng[0], rng[1])
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+#: largest chunk in bytes: a bucket of big rows is split into several chunks
+MAX_CHUNK_BYTES = 4 << 20
+
+
+def _dataset(g: h5py.Group, name: str, data: np.ndarray, chunks: tuple, kw: dict) -> None:
+    if data.size == 0:
+        g.create_dataset(name, data=data)
+        return
+    row = max(1, int(np.prod(chunks[1:], dtype=np.int64)) * data.dtype.itemsize)
+    rows = max(1, min(chunks[0], MAX_CHUNK_BYTES // row))
+    g.create_dataset(name, data=data, chunks=(rows,) + tuple(chunks[1:]), **kw)
+
+
+def _empty_row(rtype: ResultType) -> Any:
+    if rtype.kind == RAGGED:
+        return np.zeros(0, rtype.dtype)
+    return b""
+
+
+def _as_bytes(value: Any, kind: str) -> bytes:
+    if kind == STRING and isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return bytes(value)
+
+
+def decode_bytes(raw: bytes, kind: str) -> Any:
+    """A stored variable-length row back as the run's value."""
+    if kind == STRING:
+        return raw.decode("utf-8", "surrogatepass")
+    if kind == BYTES:
+        return raw
+    if kind == PICKLE:
+        return pickle.loads(raw)
+    raise ValueError(kind)
+
+
+def absent(rtype: ResultType, n: int) -> Rows:
+    """``n`` rows without a value."""
+    present = np.zeros(n, bool)
+    if rtype.kind == FIXED:
+        shape = tuple(rtype.shape or ())
+        return Rows(rtype, n, data=np.full((n,) + shape, fill_value(rtype.dtype), rtype.dtype),
+                    present=present)
+    vdtype = rtype.dtype if rtype.kind == RAGGED else np.uint8
+    return Rows(rtype, n, values=np.zeros(0, vdtype), offsets=np.zeros(n + 1, np.int64), present=present)
+
+
+def assemble(n: int, sources: list[tuple[np.ndarray, Rows]], rtype: ResultType) -> Rows:
+    """Rows of runs ``0..n-1`` from ``(run indices, rows)`` sources; a later source wins a run."""
+    sources = [(idx, rows.astype(rtype)) for idx, rows in sources]
+    owner = np.full(n, -1, np.int64)
+    for s, (idx, rows) in enumerate(sources):
+        owner[idx[rows.has()]] = s
+    present = owner >= 0
+    if rtype.kind == FIXED:
+        shape = tuple(rtype.shape or ())
+        data = np.full((n,) + shape, fill_value(rtype.dtype), rtype.dtype)
+        for s, (idx, rows) in enumerate(sources):
+            mine = owner[idx] == s
+            if mine.any():
+                data[idx[mine]] = rows.data[mine]
+        return Rows(rtype, n, data=data, present=None if present.all() else present)
+    lengths = np.zeros(n, np.int64)
+    ndim = 0
+    for s, (idx, rows) in enumerate(sources):
+        mine = owner[idx] == s
+        lengths[idx[mine]] = np.diff(rows.offsets)[mine]
+        if rows.shapes is not None:
+            ndim = max(ndim, rows.shapes.shape[1])
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    vdtype = rtype.dtype if rtype.kind == RAGGED else np.uint8
+    values = np.empty(int(offsets[-1]), vdtype)
+    shapes = np.full((n, ndim), -1, np.int64) if ndim else None
+    for s, (idx, rows) in enumerate(sources):
+        mine = owner[idx] == s
+        if not mine.any():
+            continue
+        r = rows
+        src_lo = r.offsets[:-1][mine]
+        ln = np.diff(r.offsets)[mine]
+        dst_lo = offsets[idx[mine]]
+        if ln.sum():
+            step = np.repeat(dst_lo - src_lo, ln)
+            src = np.concatenate([np.arange(a, a + b) for a, b in zip(src_lo, ln)]) if len(ln) < 64 \
+                else _ranges(src_lo, ln)
+            values[src + step] = r.values[src]
+        if shapes is not None:
+            if r.shapes is not None:
+                shapes[idx[mine], :r.shapes.shape[1]] = r.shapes[mine]
+            else:
+                shapes[idx[mine], 0] = ln
+    return Rows(rtype, n, values=values, offsets=offsets, shapes=shapes,
+                present=None if present.all() else present)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + l)`` for every start and length, vectorised."""
+    total = int(lengths.sum())
+    out = np.ones(total, np.int64)
+    ends = np.cumsum(lengths)
+    nz = lengths > 0
+    s, ln, e = starts[nz], lengths[nz], ends[nz]
+    out[0] = s[0]
+    heads = e[:-1]
+    out[heads] = s[1:] - (s[:-1] + ln[:-1] - 1)
+    return np.cumsum(out)
+
+
+def _to_column(self: Rows, lo: int, hi: int, keep: np.ndarray) -> Column:
+    """Rows ``lo..hi-1`` as a worker's column (values kept only where ``keep``), e.g. for merge."""
+    has = self.has()[lo:hi] & keep
+    present = None if has.all() else has
+    if self.kind == FIXED:
+        return Column(FIXED, self.data[lo:hi], present)
+    rows = []
+    for k in range(lo, hi):
+        if not has[k - lo]:
+            rows.append(_empty_row(self.rtype) if self.kind == RAGGED else (
+                "" if self.kind == STRING else b""))
+            continue
+        if self.kind == PICKLE:
+            rows.append(self.values[self.offsets[k]:self.offsets[k + 1]].tobytes())
+        else:
+            rows.append(self.value(k))
+    return Column(self.kind, rows, present)
+
+
+def _info_array(self: Rows, lo: int, hi: int) -> np.ndarray:
+    """Rows ``lo..hi-1`` of a run-info column as a plain array."""
+    if self.kind == FIXED:
+        return self.data[lo:hi]
+    return np.array([v if v is not None else "" for v in (self.value(k) for k in range(lo, hi))], dtype=object)
+
+
+Rows.to_column = _to_column
+Rows.info_array = _info_array

@@ -1,0 +1,191 @@
+"""A consistent view of a study: its results file plus the live segments next to it.
+
+Used by the reader (``hpcpet.load``, ``info``, ``status``) while a study is
+written or after, and by the writer to consolidate. Invariant: a snapshot
+never mixes two versions of the results file: if the file was replaced while
+the snapshot was taken (the writer consolidated), it is taken again.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..errors import FileFormatError, HpcpetError
+from ..widening import Refused, ResultType, widen
+from . import layout as L
+from .files import open_h5
+from .rows import Rows, absent, assemble, read_type
+from .segments import Segment, _result_groups, live_segments
+
+
+def _text(v: Any) -> Any:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+class Snapshot:
+    """The results file ``path`` (opened read-only) and its live segments."""
+
+    def __init__(self, path: str):
+        self.path = os.fspath(path)
+        for attempt in range(20):
+            try:
+                self._open()
+                return
+            except _Retry:
+                self.close()
+                if attempt == 19:
+                    raise HpcpetError(f"{path} kept changing while it was read; try again") from None
+                import time
+
+                time.sleep(0.05)
+
+    def _open(self) -> None:
+        path = self.path
+        if not os.path.exists(path):
+            raise HpcpetError(f"file not found: {path}")
+        self.segments: list[Segment] = []
+        self.h5 = open_h5(path, "r")
+        ino = os.fstat(self.h5.id.get_vfd_handle()).st_ino
+        a = self.h5.attrs
+        if L.FORMAT_ATTR not in a:
+            raise FileFormatError(f"{path} is not an hpcpet results file")
+        self.format = int(a[L.FORMAT_ATTR])
+        if self.format != L.FORMAT_VERSION:
+            return
+        try:
+            self.base = int(a.get(L.SEGMENTS_ATTR, 0))
+            self.n_runs = int(a["n_runs"])
+            self.set_size = int(a["set_size"])
+            self.attrs: dict[str, Any] = {k: _text(a[k]) for k in a}
+            self.base_status = self.h5[L.STATUS][()]
+        except (KeyError, OSError, RuntimeError) as exc:
+            raise FileFormatError(f"{path} is damaged ({exc})") from None
+        for first, last, seg_path in live_segments(path, self.base):
+            try:
+                self.segments.append(Segment(seg_path))
+            except HpcpetError:
+                if not os.path.exists(seg_path):
+                    raise _Retry() from None  # compacted away while we listed: look again
+                raise
+        try:
+            if os.stat(path).st_ino != ino:
+                raise _Retry()
+        except FileNotFoundError:
+            raise _Retry() from None
+        for seg in self.segments:
+            self.attrs.update(seg.set_attrs())
+
+    def close(self) -> None:
+        """Close every file of the snapshot."""
+        for seg in getattr(self, "segments", []):
+            seg.close()
+        h5 = getattr(self, "h5", None)
+        if h5 is not None and h5.id.valid:
+            h5.close()
+
+    @property
+    def last(self) -> int:
+        """The number of the newest checkpoint in the snapshot."""
+        return max([self.base] + [s.last for s in self.segments])
+
+    # ------------------------------------------------------------------ runs
+    def status(self) -> np.ndarray:
+        """Status of every run (uint8)."""
+        st = self.base_status.copy()
+        for seg in self.segments:
+            st[seg.index] = seg.status
+        return st
+
+    def errors(self) -> dict[int, str]:
+        """Run index -> error text of runs that are failed now."""
+        out: dict[int, str] = {}
+        if L.ERROR_INDEX in self.h5:
+            idx = self.h5[L.ERROR_INDEX][()]
+            text = Rows.read(self.h5[L.ERROR_TEXT]).to_list()
+            out.update(zip(idx.tolist(), text))
+        for seg in self.segments:
+            out.update(seg.errors())
+        status = self.status()
+        return {k: v for k, v in out.items() if status[k] == 2}
+
+    # ------------------------------------------------------------------ results
+    def _groups(self, root: str) -> list[tuple[np.ndarray | None, h5py.Group]]:
+        """(run index or None for all runs, group) of every source that has ``root``."""
+        out = []
+        if root in self.h5:
+            out.append((None, self.h5[root]))
+        for seg in self.segments:
+            if root in seg.h5:
+                out.append((seg.index, seg.h5[root]))
+        return out
+
+    def result_types(self, root: str = L.RESULTS) -> dict[str, ResultType]:
+        """Name -> stored type of every result (or run-info column), folded over all sources."""
+        types: dict[str, ResultType] = {}
+        for _, g in self._groups(root):
+            names = _result_groups(g) if root == L.RESULTS else list(g)
+            for name in names:
+                t = read_type(g[L.name_to_path(name)])
+                try:
+                    types[name] = widen(types.get(name), t)
+                except Refused as exc:  # the writer never lets this happen
+                    raise FileFormatError(f"{self.path}: result {name!r}: {exc}") from None
+        return types
+
+    def comments(self) -> dict[str, str]:
+        """Result name -> comment."""
+        out: dict[str, str] = {}
+        if L.RESULTS in self.h5:
+            for name in _result_groups(self.h5[L.RESULTS]):
+                c = self.h5[L.RESULTS][L.name_to_path(name)].attrs.get("comment")
+                if c:
+                    out[name] = _text(c)
+        for seg in self.segments:
+            out.update(seg.comments())
+        return out
+
+    def rows(self, name: str, rtype: ResultType | None = None, root: str = L.RESULTS) -> Rows:
+        """Rows of result ``name`` for every run (later sources win)."""
+        if rtype is None:
+            rtype = self.result_types(root)[name]
+        sources, whole = [], None
+        for idx, g in self._groups(root):
+            p = L.name_to_path(name)
+            if p in g and isinstance(g[p], h5py.Group):
+                rows = Rows.read(g[p])
+                if idx is None:
+                    whole = rows
+                sources.append((np.arange(self.n_runs) if idx is None else idx, rows))
+        if not sources:
+            return absent(rtype, self.n_runs)
+        if len(sources) == 1 and whole is not None and whole.rtype == rtype:
+            return whole  # the consolidated file alone: no copy
+        return assemble(self.n_runs, sources, rtype)
+
+    def row(self, name: str, index: int, root: str = L.RESULTS) -> Any:
+        """The value of result ``name`` of run ``index`` (None if absent); reads only what it needs."""
+        value = None
+        p = L.name_to_path(name)
+        for idx, g in self._groups(root):
+            if p not in g:
+                continue
+            k = index if idx is None else np.flatnonzero(idx == index)
+            if idx is not None:
+                if len(k) == 0:
+                    continue
+                k = int(k[-1])
+            rows = Rows.read(g[p])
+            if rows.has()[k]:
+                value = rows.value(k)
+        return value
+
+    def globals_groups(self) -> list[h5py.Group]:
+        """The ``globals`` groups of the file and the segments, oldest first."""
+        return [g for _, g in self._groups(L.GLOBALS)]
+
+
+class _Retry(Exception):
+    """The study changed while the snapshot was taken."""

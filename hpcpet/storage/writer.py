@@ -1,0 +1,567 @@
+"""The single writer: creates a study's results file, commits runs in segments, consolidates.
+
+Invariants (docs/format.md, docs/reliability.md):
+
+- Committed bytes are never rewritten. The results file is published once at
+  creation and replaced as a whole (temporary name, fsync, rename) only at
+  close; in between, each checkpoint writes the runs it commits into a new
+  segment file, published the same way. A kill at any byte therefore leaves
+  the last published file and segments intact: a run is committed exactly
+  when the segment that holds it has its final name.
+- Only this class writes results; merge, import and post-processing go
+  through its public methods.
+- One writer per file, enforced by :class:`~hpcpet.storage.guard.Guard`,
+  not by HDF5 file locks. Readers never open a file the writer has open.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..batch import DONE, FAILED, PENDING, BatchResult
+from ..columns import Column, type_of
+from ..errors import FileFormatError, HpcpetError
+from ..kinds import FIXED, STRING
+from ..trajectory import Trajectory
+from ..widening import Refused, ResultType, widen
+from . import layout as L
+from .files import first_line, open_h5, publish, remove
+from .guard import Guard
+from .header import COPIED, now, write_header, write_value
+from .rows import Rows, absent, assemble
+from .segments import Segment, SegmentData, live_segments, stale_files, write_segment
+from .snapshot import Snapshot
+
+#: segments of one level merged into one of the next level (keeps the folder small in long studies)
+FANOUT = 8
+
+
+class DiskFullError(HpcpetError):
+    """Too little free disk space to write results safely."""
+
+
+def _space_text(free: float, need: float) -> str:
+    return (f"disk nearly full: only {free / (1 << 20):.1f} MB free, hpcpet needs "
+            f"{need / (1 << 20):.0f} MB (HPCPET_MIN_FREE_MB)")
+
+
+def _min_free() -> float:
+    return float(os.environ.get("HPCPET_MIN_FREE_MB", "32")) * (1 << 20)
+
+
+class Writer:
+    """Owns a study's results file while runs are added to it.
+
+    Use :meth:`create` for a new study and :meth:`reopen` to add to one.
+    """
+
+    def __init__(self, path: str, guard: Guard, snapshot: Snapshot, checkpoint_seconds: float | None = None):
+        self.path = os.fspath(path)
+        self.guard = guard
+        self.n_runs = snapshot.n_runs
+        self.set_size = snapshot.set_size
+        self.status = snapshot.status()
+        self.attrs: dict[str, Any] = dict(snapshot.attrs)
+        self.types: dict[str, ResultType] = snapshot.result_types()
+        self.info_types: dict[str, ResultType] = snapshot.result_types(L.INFO)
+        self.comments: dict[str, str] = snapshot.comments()
+        self.seq = snapshot.last
+        self._live = [(s.first, s.last, s.level, s.path) for s in snapshot.segments]
+        #: runs this file is responsible for: its part's slice (see hpcpet.parts), else all
+        self.part = (int(self.attrs.get("part_start", 0)), int(self.attrs.get("part_stop", self.n_runs)))
+        if checkpoint_seconds is None:  # HPCPET_CHECKPOINT_SECONDS, default 1
+            checkpoint_seconds = float(os.environ.get("HPCPET_CHECKPOINT_SECONDS", "1"))
+        self.checkpoint_seconds = checkpoint_seconds
+        self._pending: list[BatchResult] = []
+        self._seen = np.zeros(self.n_runs, bool)  # runs taken by this writer
+        self._new_attrs: dict[str, Any] = {}
+        self._globals: dict[str, tuple] = {}
+        self._last_checkpoint = time.monotonic()
+        self._space_checked = -1e9
+        self.disk_full = False
+        self.closed = False
+        #: runs marked done that reopen found damaged (always 0: committed segments are immutable)
+        self.damaged = 0
+
+    # ------------------------------------------------------------------ open
+    @classmethod
+    def create(cls, path: str, traj: Trajectory, *, set_size: int = 1000, overwrite: bool = False,
+               metadata: dict | None = None, source: str | None = None) -> "Writer":
+        """Create a new results file for ``traj`` (which must be frozen)."""
+        path = os.fspath(path)
+        cls.check_target(path, overwrite=overwrite, set_size=set_size)
+        guard = Guard(path).acquire()
+        try:
+            for p in stale_files(path, -1):  # a new study: nothing of an earlier one stays
+                remove(p)
+            tmp = L.temporary(path, "header")
+            try:
+                with h5py.File(tmp, "w", locking=False) as h5:
+                    write_header(h5, traj, set_size, metadata or {}, source)
+                publish(tmp, path)
+            except BaseException as exc:
+                remove(tmp)
+                if isinstance(exc, (OSError, RuntimeError)):
+                    raise HpcpetError(f"cannot write {path}: {first_line(exc)}") from None
+                raise
+            snap = Snapshot(path)
+            try:
+                return cls(path, guard, snap)
+            finally:
+                snap.close()
+        except BaseException:
+            guard.release()
+            _remove_folder(path)
+            raise
+
+    @classmethod
+    def create_like(cls, path: str, template: Snapshot, *, overwrite: bool = False,
+                    drop: tuple = (), attrs: dict | None = None) -> "Writer":
+        """Create a new results file with the header of ``template`` and no runs done (merge, import)."""
+        path = os.fspath(path)
+        cls.check_target(path, overwrite=overwrite, set_size=template.set_size)
+        guard = Guard(path).acquire()
+        try:
+            for p in stale_files(path, -1):
+                remove(p)
+            tmp = L.temporary(path, "header")
+            try:
+                with h5py.File(tmp, "w", locking=False) as h5:
+                    copy_header(template, h5)
+                    n = template.n_runs
+                    h5.create_dataset(L.STATUS, data=np.full(n, PENDING, np.uint8),
+                                      chunks=(max(1, min(n, 65536)),))
+                    h5.create_group(L.RESULTS)
+                    skip = set(drop) | {"started", "ended", "complete", "resumed", "resume_count", "merged_from"}
+                    for k, v in template.attrs.items():
+                        if k not in skip:
+                            h5.attrs[k] = v
+                    h5.attrs[L.SEGMENTS_ATTR] = 0
+                    h5.attrs["created"] = now()
+                    for k, v in (attrs or {}).items():
+                        h5.attrs[k] = v
+                publish(tmp, path)
+            except BaseException:
+                remove(tmp)
+                raise
+            snap = Snapshot(path)
+            try:
+                return cls(path, guard, snap)
+            finally:
+                snap.close()
+        except BaseException:
+            guard.release()
+            _remove_folder(path)
+            raise
+
+    @staticmethod
+    def check_target(path: str, *, overwrite: bool = False, set_size: int = 1000) -> None:
+        """Raise a one-line :class:`HpcpetError` if a new results file cannot be created at ``path``.
+
+        Checks the set size, an existing file (without ``overwrite``, or being
+        written by another live process), the output folder and free disk space.
+        """
+        if set_size < 1:
+            raise HpcpetError(f"set size must be >= 1, got {set_size}")
+        if os.path.isdir(path):
+            raise HpcpetError(f"{path} is a folder, not a results file")
+        if os.path.exists(path) and not overwrite:
+            raise HpcpetError(f"{path} exists; pass --overwrite (overwrite=True) to replace it, "
+                              "or use 'resume' to complete it")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise HpcpetError(f"output folder does not exist: {folder}")
+        if not os.access(folder, os.W_OK):
+            raise HpcpetError(f"output folder is not writable: {folder}")
+        st = os.statvfs(folder)
+        if st.f_bavail * st.f_frsize < _min_free():
+            raise DiskFullError(f"{_space_text(st.f_bavail * st.f_frsize, _min_free())} in {folder}")
+        Writer.check_busy(path)
+
+    @staticmethod
+    def check_busy(path: str) -> None:
+        """Raise :class:`~hpcpet.storage.guard.WriterBusyError` if another live process writes ``path``."""
+        from .guard import WriterBusyError, describe, is_live, read_guard
+
+        doc = read_guard(path)
+        if is_live(doc) and doc.get("pid") != os.getpid():  # never pull a file from under its writer
+            raise WriterBusyError(f"{path} is being written by {describe(doc)}; wait for that job to end")
+
+    @classmethod
+    def reopen(cls, path: str) -> "Writer":
+        """Open an existing results file to add runs to it (resume, expand, merge, post-processing)."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise HpcpetError(f"file not found: {path}")
+        snap = Snapshot(path)
+        try:
+            if snap.format != L.FORMAT_VERSION:
+                raise FileFormatError(f"{path} has format {snap.format}; this hpcpet adds runs only to "
+                                      f"format {L.FORMAT_VERSION} files (hpcpet.load still reads it)")
+        except BaseException:
+            snap.close()
+            raise
+        snap.close()
+        guard = Guard(path).acquire()
+        try:
+            snap = Snapshot(path)  # again, now that no other writer can change it
+            try:
+                writer = cls(path, guard, snap)
+            finally:
+                snap.close()
+            for p in stale_files(path, writer.attrs_base()):
+                remove(p)
+            return writer
+        except BaseException:
+            guard.release()
+            raise
+
+    def attrs_base(self) -> int:
+        """The checkpoint number the results file itself contains."""
+        return int(self.attrs.get(L.SEGMENTS_ATTR, 0))
+
+    # ------------------------------------------------------------------ runs
+    def todo_mask(self, retry_failed: bool = False) -> np.ndarray:
+        """Bool per run: still to do (pending, and failed if ``retry_failed``)."""
+        mask = self.status == PENDING
+        if retry_failed:
+            mask |= self.status == FAILED
+        lo, hi = self.part  # a part file only does its own slice
+        mask[:lo] = False
+        mask[hi:] = False
+        return mask
+
+    def todo(self, retry_failed: bool = False) -> np.ndarray:
+        """Indices of the runs still to do (pending, and failed if ``retry_failed``)."""
+        return np.flatnonzero(self.todo_mask(retry_failed))
+
+    def counts(self) -> dict[str, int]:
+        """Runs done, failed and pending as committed so far."""
+        c = np.bincount(self.status, minlength=3)
+        return {"done": int(c[DONE]), "failed": int(c[FAILED]), "pending": int(c[PENDING])}
+
+    def set_attrs(self, **attrs: Any) -> None:
+        """Root attributes to record (committed with the next checkpoint)."""
+        self._new_attrs.update(attrs)
+        self.attrs.update(attrs)
+
+    def add_global(self, name: str, value: Any, comment: str = "") -> None:
+        """A result stored once for the whole study (post-processing); committed at the next checkpoint."""
+        from ..naming import check_name
+
+        check_name(name)
+        if not isinstance(value, (str, bytes, np.bytes_)) and value is not None:
+            try:
+                kind = np.asarray(value).dtype.kind
+            except (ValueError, TypeError):
+                kind = "O"
+            if kind == "O":
+                raise HpcpetError(f"global result {name!r}: cannot store a value of type {type(value).__name__} "
+                                  "(numbers, arrays, text, bytes or None)")
+        self._globals[name] = (value, comment)
+
+    def check_space(self) -> None:
+        """Refuse to write when the disk is nearly full (checked at most once a second).
+
+        Raises :class:`DiskFullError`; everything committed stays intact.
+        """
+        t = time.monotonic()
+        if t - self._space_checked < 1.0:
+            return
+        self._space_checked = t
+        try:
+            st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        except OSError:
+            return
+        free = st.f_bavail * st.f_frsize
+        if free < _min_free():
+            self.disk_full = True
+            raise DiskFullError(
+                f"{_space_text(free, _min_free())} next to {self.path}; runs saved so far are intact: "
+                f"free space, then: python -m hpcpet resume {self.path}")
+
+    def _fail(self, result: BatchResult, rows: np.ndarray, text: str) -> None:
+        for k in rows:
+            if result.status[k] == DONE:
+                result.status[k] = FAILED
+                result.errors[result.start + int(k)] = text
+
+    def _admit(self, result: BatchResult) -> None:
+        """Fail the runs whose values cannot join their result (name clash, type, refused value)."""
+        for name in list(result.columns):
+            col = result.columns[name]
+            for k, why in col.refused.items():
+                self._fail(result, [k], f"ResultTypeError: result {name!r}: {why}")
+            has = result.status == DONE
+            if col.present is not None:
+                has = has & col.present
+            if not has.any():
+                del result.columns[name]
+                continue
+            if name not in self.types:
+                other = next((o for o in self.types if o.startswith(name + ".") or name.startswith(o + ".")), None)
+                if other is not None:
+                    self._fail(result, np.flatnonzero(has),
+                               f"HpcpetError: result {name!r} clashes with result {other!r}: a name is "
+                               "a group or a leaf, not both")
+                    del result.columns[name]
+                    continue
+            sub = Column(col.kind, col.data, has)
+            try:
+                self.types[name] = widen(self.types.get(name), type_of(sub))
+            except Refused as exc:
+                self._fail(result, np.flatnonzero(has), f"ResultTypeError: result {name!r}: {exc}")
+                del result.columns[name]
+
+    def write(self, result: BatchResult) -> None:
+        """Take one batch's results; they are committed at the next checkpoint.
+
+        A run that this writer already took (a batch that came back twice, e.g.
+        a late SCOOP copy) is ignored: the first copy wins.
+        """
+        self.check_space()
+        seen = self._seen[result.start:result.stop]
+        handled = result.status != PENDING
+        if (seen & handled).any():
+            result.status = np.where(seen, PENDING, result.status).astype(np.uint8)
+            handled = result.status != PENDING
+        seen |= handled
+        self._admit(result)
+        self._pending.append(result)
+        for name, comment in result.comments.items():
+            if comment and not self.comments.get(name):
+                self.comments[name] = comment
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds:
+            self.checkpoint()
+
+    # ------------------------------------------------------------------ durability
+    def _segment_data(self) -> SegmentData:
+        batches = self._pending
+        keeps = [b.status != PENDING for b in batches]
+        index = np.concatenate([np.arange(b.start, b.stop)[k] for b, k in zip(batches, keeps)]) \
+            if batches else np.zeros(0, np.int64)
+        status = np.concatenate([b.status[k] for b, k in zip(batches, keeps)]) if batches else np.zeros(0, np.uint8)
+        seg = SegmentData(index.astype(np.int64), status.astype(np.uint8))
+        names = sorted({n for b in batches for n in b.columns})
+        for name in names:
+            rtype = self.types[name]
+            parts = []
+            for b, k in zip(batches, keeps):
+                col = b.columns.get(name)
+                done = k & (b.status == DONE)
+                if col is None:
+                    parts.append(absent(rtype, int(k.sum())))
+                else:
+                    parts.append(Rows.from_column(col, rtype, k).masked(done[k]))
+            seg.results[name] = Rows.concat(parts, rtype)
+        info_names = sorted({n for b in batches for n in b.info})
+        for name in info_names:
+            rtype = self.info_types.get(name)
+            try:
+                for b in batches:
+                    if name in b.info:
+                        rtype = widen(rtype, type_of(_info_column(b.info[name])))
+            except Refused:
+                continue  # run info is a convenience: never fail runs for it
+            self.info_types[name] = rtype
+            seg.info[name] = Rows.concat(
+                [Rows.from_column(_info_column(b.info[name]), rtype, k) if name in b.info
+                 else absent(rtype, int(k.sum())) for b, k in zip(batches, keeps)], rtype)
+        for b in batches:
+            seg.errors.update({i: t for i, t in b.errors.items()
+                               if b.status[i - b.start] == FAILED})
+        seg.comments = {n: c for n, c in self.comments.items() if c}
+        seg.globals = dict(self._globals)
+        seg.attrs = dict(self._new_attrs)
+        return seg
+
+    def checkpoint(self) -> None:
+        """Commit everything received so far in one new segment (nothing if there is nothing new)."""
+        self._last_checkpoint = time.monotonic()
+        self.guard.start_heartbeat()  # first checkpoint: workers have started (no thread before a fork)
+        if not (self._pending or self._globals or self._new_attrs):
+            return
+        seg = self._segment_data()
+        self.seq += 1
+        seg_path = write_segment(self.path, self.seq, self.seq, seg, self.set_size)
+        self._live.append((self.seq, self.seq, 0, seg_path))
+        self.status[seg.index] = seg.status
+        self._pending.clear()
+        self._globals.clear()
+        self._new_attrs.clear()
+        self.guard.touch()
+        self._compact()
+        from .status import record_checkpoint  # OUT.segments/status.json, for `hpcpet status`
+
+        record_checkpoint(self)
+
+    def _compact(self) -> None:
+        """Merge the newest :data:`FANOUT` segments when they share a level (a binary counter)."""
+        while len(self._live) >= FANOUT and len({s[2] for s in self._live[-FANOUT:]}) == 1:
+            group = self._live[-FANOUT:]
+            level = group[0][2] + 1
+            first, last = group[0][0], group[-1][1]
+            segs = [Segment(p) for _, _, _, p in group]
+            try:
+                data = _merge_segments(segs, self)
+                path = write_segment(self.path, first, last, data, self.set_size, level)
+            finally:
+                for s in segs:
+                    s.close()
+            for _, _, _, p in group:
+                remove(p)
+            self._live[-FANOUT:] = [(first, last, level, path)]
+
+    def close(self) -> None:
+        """Commit what is left and consolidate the study into one results file."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.disk_full:  # keep what is committed; write nothing more
+                return
+            self.checkpoint()
+            lo, hi = self.part
+            complete = bool((self.status[lo:hi] == DONE).all())
+            consolidate(self.path, {"ended": now(), "complete": complete})
+        finally:
+            if not self.disk_full:
+                remove(os.path.join(L.folder(self.path), L.STATUS_FILE))
+            self.guard.release()
+            _remove_folder(self.path)
+
+    def abandon(self) -> None:
+        """Give up without writing anything more; committed segments stay for resume."""
+        self.closed = True
+        self.guard.release()
+        _remove_folder(self.path)
+
+
+def _info_column(arr: np.ndarray) -> Column:
+    arr = np.asarray(arr)
+    if arr.dtype.kind in "US" or arr.dtype.kind == "O":
+        return Column(STRING, [str(v) for v in arr.tolist()])
+    return Column(FIXED, arr)
+
+
+def _merge_segments(segs: list[Segment], writer: Writer) -> SegmentData:
+    """One segment's content from several (a later one wins a run)."""
+    all_idx = np.concatenate([s.index for s in segs])
+    index = np.unique(all_idx)
+    status = np.zeros(len(index), np.uint8)
+    for s in segs:
+        status[np.searchsorted(index, s.index)] = s.status
+    data = SegmentData(index, status)
+    for root, types, target in ((L.RESULTS, writer.types, data.results), (L.INFO, writer.info_types, data.info)):
+        names = sorted({n for s in segs if root in s.h5
+                        for n in (s.result_names() if root == L.RESULTS else s.info_names())})
+        for name in names:
+            sources = []
+            p = L.name_to_path(name)
+            for s in segs:
+                if root in s.h5 and p in s.h5[root]:
+                    sources.append((np.searchsorted(index, s.index), Rows.read(s.h5[root][p])))
+            target[name] = assemble(len(index), sources, types[name])
+    for s in segs:
+        data.errors.update(s.errors())
+        data.comments.update(s.comments())
+        data.attrs.update(s.set_attrs())
+        if L.GLOBALS in s.h5:
+            from .header import read_value
+
+            def visit(name, obj, s=s):
+                if isinstance(obj, h5py.Dataset):
+                    c = obj.attrs.get("comment", "")
+                    data.globals[name.replace("/", ".")] = (read_value(obj), c.decode() if isinstance(c, bytes) else c)
+            s.h5[L.GLOBALS].visititems(visit)
+    return data
+
+
+def consolidate(path: str, attrs: dict[str, Any]) -> None:
+    """Replace ``path`` by one file holding it and its live segments (atomically)."""
+    snap = Snapshot(path)
+    tmp = L.temporary(path, "consolidated")
+    try:
+        n = snap.n_runs
+        with h5py.File(tmp, "w", locking=False) as out:
+            copy_header(snap, out)
+            status = snap.status()
+            out.create_dataset(L.STATUS, data=status, chunks=(max(1, min(n, 65536)),))
+            errors = snap.errors()
+            if errors:
+                keys = sorted(errors)
+                out.create_dataset(L.ERROR_INDEX, data=np.asarray(keys, np.int64))
+                Rows.from_list(ResultType(STRING, "|u1"), [errors[k] for k in keys]).write(out, L.ERROR_TEXT, 4096)
+            res = out.create_group(L.RESULTS)
+            comments = snap.comments()
+            for name, rtype in snap.result_types().items():
+                snap.rows(name, rtype).write(res, L.name_to_path(name), snap.set_size, comments.get(name, ""))
+            info_types = snap.result_types(L.INFO)
+            if info_types:
+                info = out.create_group(L.INFO)
+                for name, rtype in info_types.items():
+                    snap.rows(name, rtype, L.INFO).write(info, name, snap.set_size)
+            a = out.attrs
+            for k, v in snap.attrs.items():
+                a[k] = v
+            for k, v in attrs.items():
+                a[k] = v
+            a[L.SEGMENTS_ATTR] = snap.last
+        snap.close()
+        publish(tmp, path)
+    except BaseException:
+        snap.close()
+        remove(tmp)
+        raise
+
+
+def copy_header(snap: Snapshot, out: h5py.File) -> None:
+    """Copy parameters, exploration, explored values, source and globals of ``snap`` into ``out``."""
+    from .header import read_value
+
+    src = snap.h5
+    for name in COPIED:
+        if name in src:
+            src.copy(src[name], out, name)
+    glob = out.create_group(L.GLOBALS)
+    groups = snap.globals_groups()
+    if L.GLOBALS in src:
+        for key in src[L.GLOBALS]:
+            src.copy(src[L.GLOBALS][key], glob, key)
+        groups = groups[1:]
+    for g in groups:  # globals added in segments (post-processing) replace older ones
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                if name in glob:
+                    del glob[name]
+                c = obj.attrs.get("comment", "")
+                write_value(glob, name, read_value(obj), c.decode() if isinstance(c, bytes) else c)
+        g.visititems(visit)
+
+
+def _remove_folder(path: str) -> None:
+    """Remove the segment folder of ``path`` if only finished or temporary files of this process remain."""
+    folder = L.folder(path)
+    try:
+        base = -1
+        if os.path.exists(path):
+            try:
+                with h5py.File(path, "r", locking=False) as h5:
+                    base = int(h5.attrs.get(L.SEGMENTS_ATTR, 0))
+            except Exception:
+                return
+        if live_segments(path, base):
+            return
+        for name in os.listdir(folder):
+            p = os.path.join(folder, name)
+            if name == L.GUARD:
+                return  # another writer took it
+            remove(p)
+        os.rmdir(folder)
+    except OSError:
+        pass

@@ -14,7 +14,7 @@ from .trajectory import Trajectory
 from . import sample  # samplers (scipy is imported when one is called)
 
 #: imported on first use, so that processes that only run batches never import h5py
-_LAZY = {"load": "storage.reader", "LoadedTrajectory": "storage.reader", "resume": "resuming"}
+_LAZY = {"load": "storage.reader", "LoadedTrajectory": "storage.reader", "resume": "resuming", "expand": "growing"}
 
 
 def __getattr__(name: str):

@@ -108,6 +108,14 @@ class Worker:
         self.view = RunView(frozen.trajectory)
         self.exploration = frozen.trajectory.exploration
 
+    def extend(self, segments: list, total: int) -> None:
+        """A new generation: add the exploration ``segments`` the master added (it now has ``total``)."""
+        traj = self.frozen.trajectory
+        have = len(traj.exploration.segments)
+        if have < total:  # in the master's own process (serial) the trajectory grew already
+            traj.append_segments(segments[len(segments) - (total - have):])
+        self.exploration = traj.exploration
+
     def run_batch(self, batch: range) -> BatchResult:
         """Run every run of ``batch`` and gather their results into columns."""
         t0 = time.perf_counter()
@@ -242,6 +250,14 @@ class BatchSource:
 
     def __iter__(self):
         return iter(self.next, None)
+
+    def restart(self, todo: np.ndarray) -> None:
+        """Hand out the runs of ``todo`` next (a new generation); the measured run time is kept."""
+        self._ranges = _ranges(np.asarray(todo))
+        self._pos = 0
+        more = sum(hi - lo for lo, hi in self._ranges)
+        self.total += more
+        self.remaining = more
 
     def observe(self, result: BatchResult) -> None:
         """Learn the per-run duration from a finished batch."""

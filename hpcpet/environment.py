@@ -182,17 +182,27 @@ class Environment:
         #: seconds between the first SIGINT/SIGTERM and stopping at once
         self.stop_grace = float(os.environ.get("HPCPET_STOP_GRACE", STOP_GRACE))
         self.part = part
+        #: set by run/resume: the study grows while next_runs returns points
+        self.next_runs: Callable | None = None
+        self.max_generations: int | None = None
 
     def log(self, text: str) -> None:
         """Print a message for the user (not in quiet mode)."""
         if self.progress != "quiet":
             print(f"[hpcpet] {text}", file=sys.stderr, flush=True)
 
-    def run(self, function: Callable, *args: Any, **kwargs: Any) -> Summary | None:
+    def run(self, function: Callable, *args: Any, next_runs: Callable | None = None,
+            max_generations: int | None = None, **kwargs: Any) -> Summary | None:
         """Call ``function(traj, *args, **kwargs)`` for every run and store the results.
 
-        Returns None on MPI worker ranks, which only serve batches.
+        With ``next_runs``, the study grows in generations: after each one,
+        ``next_runs(study)`` (on the master, ``study`` a read view of everything
+        stored so far) returns the next generation's points (a dict of
+        equal-length lists, or an exploration), or None to stop; at most
+        ``max_generations`` generations run in all. Returns None on MPI worker
+        ranks, which only serve batches.
         """
+        self.next_runs, self.max_generations = next_runs, _check_generations(max_generations)
         if not self.backend.is_master:
             self.backend.serve()
             return None
@@ -233,6 +243,7 @@ class Environment:
         return self.execute(create, frozen, todo)
 
     def resume(self, function: Callable, *args: Any, retry_failed: bool = False,
+               next_runs: Callable | None = None, max_generations: int | None = None,
                **kwargs: Any) -> Summary | None:
         """Complete ``filename``, written earlier from this trajectory: run only the runs not done.
 
@@ -242,16 +253,20 @@ class Environment:
         if not self.backend.is_master:
             self.backend.serve()
             return None
+        from .storage.snapshot import Snapshot
         from .storage.writer import Writer
 
-        from .storage.snapshot import Snapshot
-
+        self.next_runs, self.max_generations = next_runs, _check_generations(max_generations)
         traj = self.trajectory
         traj.freeze()
         Writer.check_busy(self.filename)
         snap = Snapshot(self.filename)  # check before taking the file: a refusal changes nothing
         try:
+            if snap.format == 2 and len(snap.pieces()) > len(traj.exploration.segments):
+                _adopt_generations(self.filename, snap.exploration(), traj)  # generations added since build
             _check_fingerprint(self.filename, snap.attrs if snap.format == 2 else {}, traj)
+            if self.max_generations is None and "max_generations" in snap.attrs:
+                self.max_generations = int(snap.attrs["max_generations"]) or None
         finally:
             snap.close()
         writer = Writer.reopen(self.filename)
@@ -269,6 +284,42 @@ class Environment:
             raise
         return self.execute(writer, frozen, todo)
 
+    def _next_generation(self, writer: Writer, frozen: FrozenInput) -> range | None:
+        """Ask ``next_runs`` for the next generation; add it to the file and the workers."""
+        from .storage.reader import LoadedTrajectory
+        from .storage.snapshot import Snapshot
+
+        traj = frozen.trajectory
+        done = traj.exploration.generations
+        if self.max_generations is not None and done >= self.max_generations:
+            return None
+        writer.checkpoint()  # the study view shows every run of the generation just finished
+        study = LoadedTrajectory(writer.path, Snapshot(writer.path))
+        try:
+            points = self.next_runs(study)
+        except HpcpetError as exc:
+            raise HpcpetError(f"next_runs after generation {done - 1}: {exc}") from None
+        except Exception as exc:
+            raise HpcpetError(f"next_runs after generation {done - 1} raised {type(exc).__name__}: {exc}; "
+                              f"every finished run is saved: fix it, then "
+                              f"'python -m hpcpet resume {writer.path}' goes on") from None
+        finally:
+            study.close()
+        if points is None:
+            return None
+        before = len(traj.exploration.segments)
+        try:
+            new = traj.expand(points)
+        except HpcpetError as exc:
+            raise HpcpetError(f"next_runs for generation {done}: {exc}") from None
+        if len(new) == 0:
+            return None
+        writer.extend(traj.exploration)
+        segments = list(traj.exploration.segments[before:])
+        self.backend.extend(segments, len(traj.exploration.segments))
+        self.log(f"generation {done}: {len(new)} runs")
+        return new
+
     def execute(self, writer: Writer | Callable[[], Writer], frozen: FrozenInput,
                 todo: np.ndarray) -> Summary:
         """Run the runs of ``todo`` with the backend, writing every result with ``writer``.
@@ -283,7 +334,7 @@ class Environment:
         set_size = self.set_size if make else writer.set_size
         writer = None if make else writer
         if writer is not None:  # resuming: the runs see the seed and presets of the first session
-            _restore_recorded(frozen.trajectory, writer.h5.attrs)
+            _restore_recorded(frozen.trajectory, writer.attrs)
         source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size)
         progress = Progress(source.total, self.progress)
         ran = 0
@@ -296,22 +347,34 @@ class Environment:
                 if make is not None:
                     writer = make()
                 writer.set_attrs(started=_now())
-                for result in self.backend.run(source):
-                    stop.writing = True
-                    source.observe(result)
-                    try:
-                        writer.write(result)
-                    except (OSError, RuntimeError) as exc:  # disk full, quota, I/O error
-                        raise _WriteFailed(exc) from exc
-                    stop.writing = False
-                    if stop.hard:
-                        raise KeyboardInterrupt
-                    n_failed = int((result.status == FAILED).sum())
-                    n_done = int((result.status == DONE).sum())
-                    ran += n_done + n_failed
-                    progress.update(n_done + n_failed, n_failed)
-                    if self.fail_fast and n_failed:
-                        source.stop()
+                if self.max_generations:
+                    writer.set_attrs(max_generations=self.max_generations)
+                while True:
+                    for result in self.backend.run(source):
+                        stop.writing = True
+                        source.observe(result)
+                        try:
+                            writer.write(result)
+                        except (OSError, RuntimeError) as exc:  # disk full, quota, I/O error
+                            raise _WriteFailed(exc) from exc
+                        stop.writing = False
+                        if stop.hard:
+                            raise KeyboardInterrupt
+                        n_failed = int((result.status == FAILED).sum())
+                        n_done = int((result.status == DONE).sum())
+                        ran += n_done + n_failed
+                        progress.update(n_done + n_failed, n_failed)
+                        if self.fail_fast and n_failed:
+                            source.stop()
+                    if self.next_runs is None or source.stopped or stop.signal:
+                        break
+                    new = self._next_generation(writer, frozen)
+                    if new is None:
+                        break
+                    todo = np.zeros(writer.n_runs, bool)
+                    todo[new.start:new.stop] = True
+                    source.restart(todo)
+                    progress.grow(len(new))
                 interrupted = bool(stop.signal)
         except KeyboardInterrupt:
             interrupted = hard = True
@@ -384,6 +447,22 @@ def _restore_recorded(traj: Trajectory, attrs: Any) -> None:
 
 class _WriteFailed(Exception):
     """The writer could not write (the run loop stops, the file keeps its last checkpoint)."""
+
+
+def _check_generations(n: int | None) -> int | None:
+    if n is not None and n < 1:
+        raise HpcpetError(f"--max-generations must be >= 1, got {n}")
+    return n
+
+
+def _adopt_generations(path: str, stored, traj: Trajectory) -> None:
+    """Give ``traj`` (built by the experiment: generation 0) the generations the file added since."""
+    from .exploration import Exploration
+
+    k = len(traj.exploration.segments)
+    if Exploration.from_segments(stored.segments[:k]).fingerprint() != traj.exploration.fingerprint():
+        return  # not the same study: the fingerprint check says so
+    traj.append_segments(list(stored.segments[k:]))
 
 
 def _close_after_write_error(writer: Writer) -> None:

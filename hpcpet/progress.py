@@ -82,6 +82,14 @@ class Progress:
                 self._next = (self.done // self.every + 1) * self.every
                 self._last_line = now
 
+    def grow(self, more: int) -> None:
+        """``more`` runs were added to the total (a new generation)."""
+        self.total += more
+        self.every = max(1, int(self.total * 5 / 100))
+        if self._bar is not None:
+            self._bar.total = self.total
+            self._bar.refresh()
+
     def _line(self, now: float) -> None:
         elapsed = now - self.t0
         rate = self.done / elapsed if elapsed > 0 else 0.0

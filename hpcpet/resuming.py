@@ -38,7 +38,7 @@ def trajectory_from_file(path: str) -> Trajectory:
 
     snap = Snapshot(path)
     try:
-        return read_trajectory(snap.h5)
+        return read_trajectory(snap.h5, snap.exploration())
     finally:
         snap.close()
 
@@ -72,7 +72,8 @@ def check_experiment(path: str, header: dict[str, Any], experiment: str | None =
 def resume(path: str, function: Callable | None = None, *args: Any, backend: str | Backend = "auto",
            ncores: int | None = None, retry_failed: bool = False, force: bool = False,
            experiment: str | None = None, progress: str = "auto", fail_fast: bool = False,
-           batch_size: int | None = None, **kwargs: Any):
+           batch_size: int | None = None, next_runs: Callable | None = None,
+           max_generations: int | None = None, **kwargs: Any):
     """Complete the results file ``path``: run exactly the runs that are not done yet.
 
     Parameters
@@ -92,6 +93,10 @@ def resume(path: str, function: Callable | None = None, *args: Any, backend: str
         still be identical).
     experiment : str, optional
         The experiment file, if it moved since ``path`` was written.
+    next_runs, max_generations
+        As for :meth:`hpcpet.Environment.run` (default: the experiment file's
+        ``next_runs`` and the recorded limit): a study killed in generation k
+        completes it, then goes on growing.
 
     Returns
     -------
@@ -111,8 +116,10 @@ def resume(path: str, function: Callable | None = None, *args: Any, backend: str
         traj = Trajectory(name=str(header.get("name", "trajectory")))
         exp.build(traj)
         function = exp.run
+        next_runs = next_runs or exp.next_runs
     else:
         traj = trajectory_from_file(path)
     env = Environment(traj, path, backend=be, progress=progress, fail_fast=fail_fast,
                       batch_size=batch_size, experiment=exp)
-    return env.resume(function, *args, retry_failed=retry_failed, **kwargs)
+    return env.resume(function, *args, retry_failed=retry_failed, next_runs=next_runs,
+                      max_generations=max_generations, **kwargs)

@@ -103,7 +103,15 @@ class RunView(dict):
         return run_seed(base, self.index)
 
     def add_result(self, name: str, value: Any, comment: str = "") -> None:
-        """Store a result of this run; see :meth:`Trajectory.add_result`."""
+        """Store a result of this run; see :meth:`Trajectory.add_result`.
+
+        A dict stores each item as a sub-result (``add_result("out", {"rate": r})``
+        stores ``out.rate``; nested dicts nest), as pypet's multi-item results.
+        """
+        if type(value) is dict:
+            for key, item in value.items():
+                self.add_result(f"{name}.{key}", item, comment)
+            return
         col = self._by_raw.get(name)
         if col is None:
             col = self._column(name, comment)

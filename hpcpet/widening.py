@@ -91,7 +91,8 @@ def int_range(a: np.ndarray) -> tuple[int, int] | None:
 def common_dtype(arrays: list[np.ndarray]) -> np.dtype:
     """The dtype that holds every array's values exactly; raises :class:`Refused`."""
     groups: dict[np.dtype, tuple | None] = {}
-    for a in arrays:
+    sized = [a for a in arrays if a.size]  # an empty array's dtype says nothing about values
+    for a in sized or arrays:
         dt = a.dtype
         groups[dt] = _union(groups.get(dt), int_range(a)) if dt in groups else int_range(a)
     it = iter(groups.items())

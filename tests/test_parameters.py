@@ -149,7 +149,7 @@ def test_explored_text_with_nul():
         _explore("s", ["c\x00"])
 
 
-@pytest.mark.xfail(strict=True, reason="storage (the lead's writer) must store explored text with an inner NUL")
+
 def test_explored_text_with_nul_through_the_cli(tmp_path):
     exp = tmp_path / "nul.py"
     exp.write_text("def build(traj):\n    traj.add_parameter('s', 'a')\n"

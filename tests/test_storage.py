@@ -232,7 +232,7 @@ def test_unstorable_result_fails_the_run(tmp_path):
     def run(traj):
         traj.add_result("ok", 1.0)
         if traj.index == 1:
-            traj.add_result("bad", {"a": 1})
+            traj.add_result("bad", {1, 2})  # a set: not storable
 
     traj = hpcpet.Trajectory()
     traj.add_parameter("x", 0)

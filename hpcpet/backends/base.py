@@ -50,6 +50,16 @@ class Backend(ABC):
         still yields the results of batches already running.
         """
 
+    def extend(self, segments: list, total: int) -> None:
+        """A new generation: send the new exploration ``segments`` (``total`` in all) to every worker once.
+
+        Backends that cannot do this raise :class:`~hpcpet.errors.HpcpetError`.
+        """
+        from ..errors import HpcpetError
+
+        raise HpcpetError(f"the {self.name} backend cannot grow a study between generations (next_runs); "
+                          "use serial or pool, or 'hpcpet.expand' then 'resume'")
+
     def serve(self) -> None:
         """In a worker-only process (``is_master`` False): serve batches until told to stop."""
 

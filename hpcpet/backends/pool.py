@@ -14,10 +14,12 @@ from ..engine import BatchResult, BatchSource, FrozenInput, Worker
 from .base import Backend
 
 _WORKER: Worker | None = None
+_BARRIER = None
 
 
-def _init(frozen: FrozenInput, stop=None) -> None:
-    global _WORKER
+def _init(frozen: FrozenInput, stop=None, barrier=None) -> None:
+    global _WORKER, _BARRIER
+    _BARRIER = barrier
     import signal
 
     # the master decides when to stop (SLURM and scancel send SIGTERM to every process)
@@ -32,6 +34,12 @@ def _init(frozen: FrozenInput, stop=None) -> None:
 
 def _run(batch: range) -> BatchResult:
     return _WORKER.run_batch(batch)
+
+
+def _extend(segments: list, total: int) -> None:
+    """One of ``ncores`` tasks of a new generation; the barrier makes each worker take exactly one."""
+    _WORKER.extend(segments, total)
+    _BARRIER.wait(timeout=120)
 
 
 class PoolBackend(Backend):
@@ -54,7 +62,8 @@ class PoolBackend(Backend):
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         ctx = mp.get_context(method)
         self._stop = ctx.Event()
-        self._pool = ctx.Pool(self.ncores, initializer=_init, initargs=(frozen, self._stop))
+        self._barrier = ctx.Barrier(self.ncores)
+        self._pool = ctx.Pool(self.ncores, initializer=_init, initargs=(frozen, self._stop, self._barrier))
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._inflight = 0
         if source is not None:
@@ -69,6 +78,12 @@ class PoolBackend(Backend):
             self._pool.apply_async(_run, (batch,), callback=self._done.put,
                                    error_callback=self._done.put)
             self._inflight += 1
+
+    def extend(self, segments: list, total: int) -> None:
+        """Send a new generation's exploration segments to each worker once (between generations)."""
+        pending = [self._pool.apply_async(_extend, (segments, total)) for _ in range(self.ncores)]
+        for p in pending:
+            p.get(timeout=180)
 
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         self._fill(source)

@@ -19,6 +19,9 @@ class SerialBackend(Backend):
     def start(self, frozen: FrozenInput, source: BatchSource | None = None) -> None:
         self._worker = Worker(frozen)
 
+    def extend(self, segments: list, total: int) -> None:
+        self._worker.extend(segments, total)
+
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         for batch in source:
             yield self._worker.run_batch(batch)

@@ -11,6 +11,8 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--allow-missing", action="store_true",
                    help="write OUT even if some runs are in no part or unfinished (they stay pending)")
+    p.add_argument("--drop-duplicates", action="store_true",
+                   help="studies of different explorations: leave out runs whose explored values repeat an earlier run")
     p.add_argument("--quiet", action="store_true", help="no summary line")
     p.set_defaults(func=main)
 
@@ -22,7 +24,8 @@ def main(args) -> int:
     from ..storage.merge import merge
 
     t0 = time.perf_counter()
-    summary = merge(args.parts, args.output, overwrite=args.overwrite, allow_missing=args.allow_missing)
+    summary = merge(args.parts, args.output, overwrite=args.overwrite, allow_missing=args.allow_missing,
+                    drop_duplicates=args.drop_duplicates)
     if not args.quiet:
         print(f"[hpcpet] merged {len(args.parts)} files in {time.perf_counter() - t0:.2f} s: {summary}",
               file=sys.stderr)

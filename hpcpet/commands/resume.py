@@ -27,7 +27,8 @@ def main(args) -> int:
     backend = get_backend(args.backend, args.ncores)
     summary = resume(args.file, backend=backend, retry_failed=args.retry_failed, force=args.force,
                      experiment=args.experiment, progress=progress_mode(args),
-                     fail_fast=args.fail_fast, batch_size=args.batch_size)
+                     fail_fast=args.fail_fast, batch_size=args.batch_size,
+                     max_generations=args.max_generations)
     if summary is None:  # an MPI worker rank
         return 0
     if not args.quiet:

@@ -17,13 +17,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--progress", choices=["auto", "bar", "log", "quiet"], default="auto",
                    help="bar on a terminal, a line every few percent in logs (default auto)")
+    p.add_argument("--max-generations", type=int, default=None, metavar="G",
+                   help="with next_runs in the experiment: run at most G generations in all")
 
 
 def check_run_options(args) -> None:
     """One-line errors for ``--ncores`` or ``--batch-size`` below 1."""
     from ..errors import HpcpetError
 
-    for option in ("ncores", "batch_size"):
+    for option in ("ncores", "batch_size", "max_generations"):
         value = getattr(args, option)
         if value is not None and value < 1:
             raise HpcpetError(f"--{option.replace('_', '-')} must be >= 1, got {value}")
@@ -92,7 +94,7 @@ def main(args) -> int:
                       overwrite=args.overwrite, progress=progress_mode(args),
                       fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp, part=part,
                       seed=args.seed)
-    summary = env.run(exp.run)
+    summary = env.run(exp.run, next_runs=exp.next_runs, max_generations=args.max_generations)
     if summary is not None:
         env.log(str(summary))
         return 3 if summary.interrupted else 0

@@ -6,7 +6,6 @@ unchanged into each new version of the file (only root attributes change).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import platform
 from typing import Any
 
@@ -17,6 +16,7 @@ from .._version import __version__
 from ..batch import PENDING
 from ..trajectory import Trajectory
 from . import layout as L
+from .explorations import h5able, mark, read_exploration, write_exploration
 
 #: top-level groups copied unchanged from one version of a results file to the next
 COPIED = (L.PARAMETERS, L.EXPLORATION, L.EXPLORED, "experiment")
@@ -27,16 +27,12 @@ def now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def h5able(arr: np.ndarray) -> np.ndarray:
-    """Numpy unicode arrays become UTF-8 strings HDF5 can store."""
-    if arr.dtype.kind == "U":
-        return np.array(arr.tolist(), dtype=h5py.string_dtype()) if arr.ndim else arr.astype(object)
-    return arr
-
-
 def write_value(group: h5py.Group, path: str, value: Any, comment: str = "") -> None:
     """Store one parameter default or global result (a number, array or text) at ``path``."""
-    if isinstance(value, str):
+    if isinstance(value, str) and ("\x00" in value or not _encodable(value)):  # exactly, as bytes
+        ds = group.create_dataset(path, data=np.void(value.encode("utf-8", "surrogatepass")))
+        ds.attrs["python_type"] = "str"
+    elif isinstance(value, str):
         ds = group.create_dataset(path, data=value, dtype=h5py.string_dtype())
     elif isinstance(value, (bytes, np.bytes_)):
         ds = group.create_dataset(path, data=np.void(bytes(value)))
@@ -49,10 +45,19 @@ def write_value(group: h5py.Group, path: str, value: Any, comment: str = "") -> 
         if arr.dtype.kind == "O":
             raise TypeError(f"cannot store a value of type {type(value).__name__}")
         ds = group.create_dataset(path, data=h5able(arr))
+        mark(ds, arr)
         if isinstance(value, (list, tuple)):
             ds.attrs["python_type"] = type(value).__name__
     if comment:
         ds.attrs["comment"] = comment
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # lone surrogates
+        return False
 
 
 def read_value(ds: h5py.Dataset) -> Any:
@@ -64,6 +69,12 @@ def read_value(ds: h5py.Dataset) -> Any:
     v = ds[()]
     if kind == "bytes":
         return v.tobytes()
+    if kind == "str":
+        return v.tobytes().decode("utf-8", "surrogatepass")
+    if ds.attrs.get("text") is not None:
+        v = np.char.decode(v, "utf-8", "surrogatepass")
+        v = v.tolist() if kind in ("list", "tuple") and isinstance(v, np.ndarray) else v
+        return tuple(v) if kind == "tuple" else v
     if isinstance(v, bytes):
         return v.decode("utf-8", "surrogatepass")
     if kind in ("list", "tuple"):
@@ -100,21 +111,7 @@ def write_header(h5: h5py.File, traj: Trajectory, set_size: int, metadata: dict,
     params = h5.create_group(L.PARAMETERS)
     for p in traj.parameters.values():
         write_value(params, L.name_to_path(p.name), p.default, p.comment)
-    g = h5.create_group(L.EXPLORATION)
-    g.attrs["kind"] = expl.kind
-    g.attrs["names"] = json.dumps(expl.names)
-    g.attrs["shape"] = json.dumps(list(expl.shape))
-    for name, axis in expl.axes.items():
-        g.create_dataset("axes/" + L.name_to_path(name), data=h5able(axis))
-    explored = h5.create_group(L.EXPLORED)
-    step = 1 << 20
-    for name, axis in expl.axes.items():
-        dtype = h5able(axis[:1]).dtype
-        ds = explored.create_dataset(L.name_to_path(name), shape=(n,) + axis.shape[1:], dtype=dtype,
-                                     chunks=(max(1, min(n, 65536)),) + axis.shape[1:],
-                                     compression="gzip", compression_opts=1, shuffle=True)
-        for lo in range(0, n, step):
-            ds[lo:lo + step] = h5able(expl.column(name, lo, lo + step))
+    write_exploration(h5, expl)
     h5.create_dataset(L.STATUS, data=np.full(n, PENDING, np.uint8), chunks=(max(1, min(n, 65536)),))
     h5.create_group(L.RESULTS)
     glob = h5.create_group(L.GLOBALS)
@@ -122,10 +119,9 @@ def write_header(h5: h5py.File, traj: Trajectory, set_size: int, metadata: dict,
         write_value(glob, L.name_to_path(name), value, comment)
 
 
-def read_trajectory(h5: h5py.File) -> Trajectory:
-    """A frozen trajectory with the parameters and exploration stored in an open results file."""
-    from ..exploration import Exploration
-
+def read_trajectory(h5: h5py.File, exploration=None) -> Trajectory:
+    """A frozen trajectory with the parameters stored in an open results file and its exploration
+    (``exploration``: the study's whole exploration, e.g. grown since the file was written)."""
     def text(v: Any) -> str:
         return v.decode() if isinstance(v, bytes) else str(v)
 
@@ -140,14 +136,6 @@ def read_trajectory(h5: h5py.File) -> Trajectory:
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value[()]
         traj.add_parameter(name, value, comment)
-    g = h5[L.EXPLORATION]
-    names = json.loads(g.attrs["names"])
-    axes = {}
-    for n in names:
-        arr = g["axes/" + L.name_to_path(n)][()]
-        if arr.dtype.kind == "O":  # strings come back as bytes objects
-            arr = np.array([text(v) for v in arr.ravel()]).reshape(arr.shape)
-        axes[n] = arr
-    traj.explore(Exploration(text(g.attrs["kind"]), axes))
+    traj.explore(exploration if exploration is not None else read_exploration(h5))
     traj.freeze()
     return traj

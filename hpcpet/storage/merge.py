@@ -91,8 +91,11 @@ def check_parts(parts: list[Part]) -> None:
 
 
 def merge(paths: list[str], output: str, *, overwrite: bool = False,
-          allow_missing: bool = False) -> MergeSummary:
+          allow_missing: bool = False, drop_duplicates: bool = False) -> MergeSummary:
     """Merge part files of one exploration into ``output``.
+
+    Files of *different* explorations of the same parameters (no part files)
+    are merged one after the other instead (:func:`union`).
 
     Parameters
     ----------
@@ -106,6 +109,8 @@ def merge(paths: list[str], output: str, *, overwrite: bool = False,
     allow_missing : bool
         Write the merged file even if some runs are in no part or still
         pending in theirs (they stay pending; ``resume`` can do them).
+    drop_duplicates : bool
+        Union merge, leaving out runs whose explored values repeat an earlier run.
     """
     if not paths:
         raise HpcpetError("merge needs at least one part file")
@@ -114,6 +119,11 @@ def merge(paths: list[str], output: str, *, overwrite: bool = False,
     if any(os.path.abspath(p) == os.path.abspath(output) for p in paths):
         raise HpcpetError(f"{output} is also an input; choose another output file")
     parts = _open_parts(paths)
+    fingerprints = {p.snap.attrs.get("exploration_fingerprint") for p in parts}
+    if drop_duplicates or (len(fingerprints) > 1 and not any(p.snap.attrs.get("part") for p in parts)):
+        for p in parts:
+            p.snap.close()
+        return union(paths, output, overwrite=overwrite, drop_duplicates=drop_duplicates)
     try:
         check_parts(parts)
         n = parts[0].snap.n_runs
@@ -152,24 +162,106 @@ def merge(paths: list[str], output: str, *, overwrite: bool = False,
             p.snap.close()
 
 
-def feed(writer: Writer, snap: Snapshot, runs: np.ndarray, offset: int = 0) -> None:
-    """Hand the finished runs ``runs`` (sorted) of ``snap`` to ``writer`` as run ``run + offset``."""
+def feed(writer: Writer, snap: Snapshot, runs: np.ndarray, dest: int | None = None) -> None:
+    """Hand the finished runs ``runs`` (sorted) of ``snap`` to ``writer``.
+
+    They keep their indices, or with ``dest`` become runs ``dest, dest + 1, ...`` in order.
+    """
     status = snap.status()
     errors = snap.errors()
     results = {name: snap.rows(name, t) for name, t in snap.result_types().items()}
     info = {name: snap.rows(name, t, L.INFO) for name, t in snap.result_types(L.INFO).items()}
     comments = snap.comments()
-    runs = runs[status[runs] != PENDING]
-    if len(runs) == 0:
-        return
-    # contiguous stretches of runs, at most CHUNK long: one batch each
-    breaks = np.flatnonzero(np.diff(runs) != 1) + 1
-    for seg in np.split(runs, breaks):
-        for lo in range(0, len(seg), CHUNK):
-            sel = seg[lo:lo + CHUNK]
-            a, b = int(sel[0]), int(sel[-1]) + 1
-            st = status[a:b].copy()
-            cols = {name: rows.to_column(a, b, st == DONE) for name, rows in results.items()}
-            inf = {name: rows.info_array(a, b) for name, rows in info.items()}
-            errs = {i + offset: errors[i] for i in range(a, b) if st[i - a] == FAILED and i in errors}
-            writer.write(BatchResult(a + offset, b + offset, st, cols, errs, comments, 0.0, inf))
+    runs = np.asarray(runs, np.int64)
+    target = runs if dest is None else dest + np.arange(len(runs), dtype=np.int64)
+    handled = status[runs] != PENDING
+    # contiguous stretches of target runs, at most CHUNK long: one batch each
+    breaks = np.flatnonzero((np.diff(target) != 1) | (np.diff(runs) < 1)) + 1
+    for part in np.split(np.arange(len(runs)), breaks):
+        for lo in range(0, len(part), CHUNK):
+            pos = part[lo:lo + CHUNK]
+            pos = pos[handled[pos]]
+            if len(pos) == 0:
+                continue
+            # split again where skipped (pending) runs leave a gap in the targets
+            gaps = np.flatnonzero(np.diff(target[pos]) != 1) + 1
+            for chunk in np.split(pos, gaps):
+                src, a = runs[chunk], int(target[chunk[0]])
+                st = status[src].copy()
+                cols = {name: rows.to_column(src, st == DONE) for name, rows in results.items()}
+                inf = {name: rows.info_array(src) for name, rows in info.items()}
+                errs = {a + j: errors[int(i)] for j, i in enumerate(src) if st[j] == FAILED and int(i) in errors}
+                writer.write(BatchResult(a, a + len(src), st, cols, errs, comments, 0.0, inf))
+
+
+def union(paths: list[str], output: str, *, overwrite: bool = False,
+          drop_duplicates: bool = False) -> MergeSummary:
+    """Merge studies of *different* explorations of the same parameters: the runs of each input in turn.
+
+    Each input's generations are kept, numbered after the previous input's;
+    with ``drop_duplicates``, a run whose explored values repeat an earlier
+    run (of any input) is left out.
+    """
+    from ..exploration import Exploration, Segment
+
+    snaps = _open_parts(paths)
+    try:
+        first = snaps[0].snap
+        names = json.loads(first.h5[L.EXPLORATION].attrs["names"])
+        for p in snaps[1:]:
+            other = json.loads(p.snap.h5[L.EXPLORATION].attrs["names"])
+            if sorted(other) != sorted(names):
+                raise HpcpetError(f"{p.path} explores {', '.join(other)}, {parts_name(snaps[0])} explores "
+                                  f"{', '.join(names)}; only studies of the same parameters merge")
+            if p.snap.attrs.get("part"):
+                raise HpcpetError(f"{p.path} is a part file; merge the parts of its exploration first")
+        seen: set = set()
+        segments, plan = [], []
+        gen0 = 0
+        for p in snaps:
+            expl = p.snap.exploration()
+            keep = np.arange(len(expl))
+            if drop_duplicates:
+                cols = [p.snap.explored(n) for n in names]
+                rows = [tuple(_key(c[i]) for c in cols) for i in range(len(expl))]
+                mask = np.zeros(len(expl), bool)
+                for i, r in enumerate(rows):
+                    if r not in seen:
+                        seen.add(r)
+                        mask[i] = True
+                keep = np.flatnonzero(mask)
+            gens = p.snap.generation()
+            if len(keep) == len(expl):
+                segments += [s.with_generation(s.generation + gen0) for s in expl.segments]
+            else:
+                for g in np.unique(gens[keep]):
+                    sel = keep[gens[keep] == g]
+                    segments.append(Segment("zip", {n: p.snap.explored(n)[sel] for n in names},
+                                            generation=int(g) + gen0))
+            plan.append((p, keep))
+            gen0 += int(gens.max()) + 1 if len(gens) else 0
+        expl = Exploration.from_segments(segments)
+        writer = Writer.create_like(output, first, overwrite=overwrite, drop=PART_ATTRS, exploration=expl,
+                                    attrs={"merged_from": json.dumps([os.path.abspath(p.path) for p in snaps])})
+        try:
+            dest = 0
+            for p, keep in plan:
+                feed(writer, p.snap, keep, dest)
+                dest += len(keep)
+        except BaseException:
+            writer.abandon()
+            raise
+        writer.close()
+        c = writer.counts()
+        return MergeSummary(output, len(expl), c["done"], c["failed"], c["pending"], len(snaps))
+    finally:
+        for p in snaps:
+            p.snap.close()
+
+
+def parts_name(p: Part) -> str:
+    return p.path
+
+
+def _key(v):
+    return v.tobytes() if isinstance(v, np.ndarray) else v

@@ -34,17 +34,16 @@ def _decode(value: Any) -> Any:
 
 
 class _LazyColumns(Mapping):
-    """name -> numpy array, read from a group on first access."""
+    """name -> numpy array, read on first access."""
 
-    def __init__(self, group: h5py.Group, names: list[str]):
-        self._group, self._names, self._cache = group, names, {}
+    def __init__(self, read, names: list[str]):
+        self._read, self._names, self._cache = read, names, {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._cache:
             if name not in self._names:
                 raise KeyError(name)
-            data = self._group[L.name_to_path(name)][()]
-            self._cache[name] = _decode(data).astype(str) if data.dtype.kind == "O" else data
+            self._cache[name] = self._read(name)
         return self._cache[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -157,13 +156,17 @@ class LoadedTrajectory:
     @property
     def explored(self) -> Mapping[str, np.ndarray]:
         """Explored parameter name -> values in run order (read on access)."""
-        return _LazyColumns(self.h5[L.EXPLORED], self.explored_names)
+        if "explored" not in self._cache:
+            self._cache["explored"] = _LazyColumns(self._snap.explored, self.explored_names)
+        return self._cache["explored"]
 
     @property
     def axes(self) -> dict[str, np.ndarray]:
         """For a cartesian exploration: each parameter's own values (grid axes)."""
+        from .explorations import read_column
+
         g = self.h5[L.EXPLORATION]["axes"]
-        return {n: _decode(g[L.name_to_path(n)][()]) for n in self.explored_names}
+        return {n: read_column(g[L.name_to_path(n)]) for n in self.explored_names}
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -279,6 +282,44 @@ class LoadedTrajectory:
         idx = range(self.n_runs) if sel is None else sel.tolist()
         return [rows.value(i) if has[i] else None for i in idx]
 
+    # ------------------------------------------------------------------ generations
+    @property
+    def generation(self) -> np.ndarray:
+        """The generation of every run (0: the exploration of ``build``; then one per growth)."""
+        if "generation" not in self._cache:
+            self._cache["generation"] = self._snap.generation()
+        return self._cache["generation"]
+
+    @property
+    def generations(self) -> int:
+        """How many generations the study has."""
+        g = self.generation
+        return int(g.max()) + 1 if len(g) else 0
+
+    @property
+    def exploration(self):
+        """The study's whole exploration (:class:`hpcpet.Exploration`, every generation)."""
+        return self._snap.exploration()
+
+    def select(self, expr: str) -> np.ndarray:
+        """Indices of the runs where ``expr`` holds, e.g. ``"x > 0.5 and generation == 3"``.
+
+        Names: explored parameters, scalar results (runs without a value never
+        match), ``generation`` and ``index``. Reads only the columns it names.
+        """
+        from ..selection import names_in, select
+
+        types = self._types()
+        arrays: dict[str, Any] = {"generation": lambda: self.generation,
+                                  "index": lambda: np.arange(self.n_runs)}
+        for n in self.explored_names:
+            arrays[n] = (lambda n=n: self.explored[n])
+        for n, t in types.items():
+            if t.kind == FIXED and not t.shape:
+                arrays.setdefault(n, lambda n=n: _as_float(self.get_from_runs(n)))
+        names_in(expr)  # a syntax error is reported before anything is read
+        return select(expr, arrays, self.n_runs)
+
     @property
     def run_info(self) -> dict[str, np.ndarray]:
         """Per-run facts (``duration``, ``start``, ``host``, ``worker``, ``attempts``, ...): name -> array."""
@@ -296,7 +337,7 @@ class LoadedTrajectory:
         index %= self.n_runs
         params = self.parameters
         for name in self.explored_names:
-            params[name] = _decode(self.h5[L.EXPLORED][L.name_to_path(name)][index])
+            params[name] = self.explored[name][index]
             if isinstance(params[name], np.generic):
                 params[name] = params[name].item() if params[name].dtype.kind != "f" else params[name]
         status = int(self.status[index])
@@ -336,6 +377,13 @@ class LoadedTrajectory:
         from ..analysis import to_pandas
 
         return to_pandas(self, results)
+
+
+def _as_float(col):
+    """A column for selection: missing values as NaN (they never match a comparison)."""
+    if isinstance(col, np.ma.MaskedArray):
+        return col.astype(float).filled(np.nan)
+    return col
 
 
 def _dtype_word(t) -> str:

@@ -160,7 +160,10 @@ class Rows:
         lo, hi = int(self.offsets[k]), int(self.offsets[k + 1])
         raw = self.values[lo:hi]
         if self.kind == RAGGED:
-            return raw.reshape(L.row_shape(self.shapes[k])) if self.shapes is not None else raw
+            if self.shapes is None:
+                return raw
+            shaped = raw.reshape(L.row_shape(self.shapes[k]))
+            return shaped[()] if shaped.ndim == 0 else shaped  # a number among arrays stays a number
         return decode_bytes(raw.tobytes(), self.kind)
 
     def to_list(self) -> list:
@@ -335,30 +338,28 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.cumsum(out)
 
 
-def _to_column(self: Rows, lo: int, hi: int, keep: np.ndarray) -> Column:
-    """Rows ``lo..hi-1`` as a worker's column (values kept only where ``keep``), e.g. for merge."""
-    has = self.has()[lo:hi] & keep
+def _to_column(self: Rows, sel: np.ndarray, keep: np.ndarray) -> Column:
+    """Rows ``sel`` (indices) as a worker's column (values kept only where ``keep``), e.g. for merge."""
+    has = self.has()[sel] & keep
     present = None if has.all() else has
     if self.kind == FIXED:
-        return Column(FIXED, self.data[lo:hi], present)
+        return Column(FIXED, self.data[sel], present)
     rows = []
-    for k in range(lo, hi):
-        if not has[k - lo]:
-            rows.append(_empty_row(self.rtype) if self.kind == RAGGED else (
-                "" if self.kind == STRING else b""))
-            continue
-        if self.kind == PICKLE:
+    for j, k in enumerate(sel.tolist()):
+        if not has[j]:
+            rows.append(_empty_row(self.rtype) if self.kind == RAGGED else ("" if self.kind == STRING else b""))
+        elif self.kind == PICKLE:
             rows.append(self.values[self.offsets[k]:self.offsets[k + 1]].tobytes())
         else:
             rows.append(self.value(k))
     return Column(self.kind, rows, present)
 
 
-def _info_array(self: Rows, lo: int, hi: int) -> np.ndarray:
-    """Rows ``lo..hi-1`` of a run-info column as a plain array."""
+def _info_array(self: Rows, sel: np.ndarray) -> np.ndarray:
+    """Rows ``sel`` of a run-info column as a plain array."""
     if self.kind == FIXED:
-        return self.data[lo:hi]
-    return np.array([v if v is not None else "" for v in (self.value(k) for k in range(lo, hi))], dtype=object)
+        return self.data[sel]
+    return np.array([v if v is not None else "" for v in (self.value(k) for k in sel.tolist())], dtype=object)
 
 
 Rows.to_column = _to_column

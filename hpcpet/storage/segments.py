@@ -37,6 +37,8 @@ class SegmentData:
     errors: dict[int, str] = field(default_factory=dict)
     globals: dict[str, tuple] = field(default_factory=dict)  # name -> (value, comment)
     attrs: dict = field(default_factory=dict)             # root attributes to set at consolidation
+    #: a study that grows: (new exploration segments, the whole exploration, first new run, n_runs)
+    extension: tuple | None = None
 
 
 def write_segment(results_path: str, first: int, last: int, seg: SegmentData, set_size: int,
@@ -78,6 +80,21 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
             import json
 
             a["set_attrs"] = json.dumps(seg.attrs)
+        if seg.extension is not None:
+            from .explorations import write_explored, write_pieces
+
+            pieces, expl, lo, n_runs = seg.extension
+            write_pieces(h5, pieces)
+            if isinstance(expl, dict):  # compaction: the explored columns of the merged segments
+                from .explorations import create_column
+
+                for name, col in expl.items():
+                    create_column(h5, L.EXPLORED + "/" + L.name_to_path(name), col,
+                                  chunks=(max(1, min(len(col), 65536)),) + col.shape[1:],
+                                  compression="gzip", compression_opts=1, shuffle=True)
+            else:
+                write_explored(h5, expl, lo, n_runs)
+            a["first_run"], a["n_runs"] = lo, n_runs
     publish(tmp, final)
     return final
 
@@ -120,8 +137,8 @@ def stale_files(results_path: str, base: int) -> list[str]:
     return out
 
 
-class Segment:
-    """One segment opened read-only."""
+class SegmentFile:
+    """One segment file opened read-only."""
 
     def __init__(self, path: str):
         self.path = path

@@ -18,7 +18,7 @@ from ..widening import Refused, ResultType, widen
 from . import layout as L
 from .files import open_h5
 from .rows import Rows, absent, assemble, read_type
-from .segments import Segment, _result_groups, live_segments
+from .segments import SegmentFile, _result_groups, live_segments
 
 
 def _text(v: Any) -> Any:
@@ -46,7 +46,7 @@ class Snapshot:
         path = self.path
         if not os.path.exists(path):
             raise HpcpetError(f"file not found: {path}")
-        self.segments: list[Segment] = []
+        self.segments: list[SegmentFile] = []
         self.h5 = open_h5(path, "r")
         ino = os.fstat(self.h5.id.get_vfd_handle()).st_ino
         a = self.h5.attrs
@@ -65,7 +65,7 @@ class Snapshot:
             raise FileFormatError(f"{path} is damaged ({exc})") from None
         for first, last, seg_path in live_segments(path, self.base):
             try:
-                self.segments.append(Segment(seg_path))
+                self.segments.append(SegmentFile(seg_path))
             except HpcpetError:
                 if not os.path.exists(seg_path):
                     raise _Retry() from None  # compacted away while we listed: look again
@@ -77,6 +77,13 @@ class Snapshot:
             raise _Retry() from None
         for seg in self.segments:
             self.attrs.update(seg.set_attrs())
+            grown = seg.h5.attrs.get("n_runs")
+            if grown is not None and int(grown) > self.n_runs:  # the study grew (expand, generations)
+                self.n_runs = int(grown)
+        self.attrs["n_runs"] = self.n_runs
+        if len(self.base_status) < self.n_runs:
+            self.base_status = np.concatenate(
+                [self.base_status, np.zeros(self.n_runs - len(self.base_status), np.uint8)])
 
     def close(self) -> None:
         """Close every file of the snapshot."""
@@ -90,6 +97,56 @@ class Snapshot:
     def last(self) -> int:
         """The number of the newest checkpoint in the snapshot."""
         return max([self.base] + [s.last for s in self.segments])
+
+    # ------------------------------------------------------------------ exploration
+    @property
+    def grown(self) -> bool:
+        """Whether segments add runs to the exploration of the results file."""
+        return any(L.EXPLORED in s.h5 for s in self.segments)
+
+    def exploration(self):
+        """The whole exploration: the file's, then the segments added by later generations."""
+        from .explorations import read_exploration, read_pieces
+
+        expl = read_exploration(self.h5)
+        added = [p for s in self.segments for p in read_pieces(s.h5)]
+        if not added:
+            return expl
+        from ..exploration import Exploration
+
+        return Exploration.from_segments([*expl.segments, *added])
+
+    def explored(self, name: str) -> np.ndarray:
+        """The explored values of parameter ``name`` for every run."""
+        from .explorations import read_column
+
+        p = L.name_to_path(name)
+        parts = [read_column(self.h5[L.EXPLORED][p])]
+        parts += [read_column(s.h5[L.EXPLORED][p]) for s in self.segments if L.EXPLORED in s.h5]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def pieces(self) -> list[dict]:
+        """The description of every exploration segment (kind, names, shape, groups, generation, runs)."""
+        import json
+
+        from .explorations import PIECES
+
+        out = []
+        for h5 in [self.h5] + [s.h5 for s in self.segments]:
+            path = L.EXPLORATION + "/" + PIECES + "/description"
+            if path in h5:
+                out += [json.loads(t) for t in Rows.read(h5[path]).to_list()]
+        if not out:  # a file written before exploration pieces were recorded
+            a = self.h5[L.EXPLORATION].attrs
+            out = [{"kind": _text(a["kind"]), "generation": 0, "runs": int(self.attrs["n_runs"]),
+                    "shape": json.loads(a["shape"]), "names": json.loads(a["names"]), "origin": None}]
+        return out
+
+    def generation(self) -> np.ndarray:
+        """The generation of every run."""
+        pieces = self.pieces()
+        return np.repeat(np.array([p["generation"] for p in pieces], np.int64),
+                         [int(p["runs"]) for p in pieces])
 
     # ------------------------------------------------------------------ runs
     def status(self) -> np.ndarray:
@@ -158,10 +215,10 @@ class Snapshot:
                 rows = Rows.read(g[p])
                 if idx is None:
                     whole = rows
-                sources.append((np.arange(self.n_runs) if idx is None else idx, rows))
+                sources.append((np.arange(rows.n) if idx is None else idx, rows))
         if not sources:
             return absent(rtype, self.n_runs)
-        if len(sources) == 1 and whole is not None and whole.rtype == rtype:
+        if len(sources) == 1 and whole is not None and whole.rtype == rtype and whole.n == self.n_runs:
             return whole  # the consolidated file alone: no copy
         return assemble(self.n_runs, sources, rtype)
 
@@ -185,6 +242,13 @@ class Snapshot:
     def globals_groups(self) -> list[h5py.Group]:
         """The ``globals`` groups of the file and the segments, oldest first."""
         return [g for _, g in self._groups(L.GLOBALS)]
+
+
+def _text_array(arr: np.ndarray) -> np.ndarray:
+    """Text stored as HDF5 strings comes back as bytes objects: make it a numpy str array."""
+    if arr.dtype.kind == "O":
+        return np.array([v.decode() if isinstance(v, bytes) else v for v in arr.ravel()]).reshape(arr.shape)
+    return arr
 
 
 class _Retry(Exception):

@@ -34,7 +34,7 @@ from .files import first_line, open_h5, publish, remove
 from .guard import Guard
 from .header import COPIED, now, write_header, write_value
 from .rows import Rows, absent, assemble
-from .segments import Segment, SegmentData, live_segments, stale_files, write_segment
+from .segments import SegmentData, SegmentFile, live_segments, stale_files, write_segment
 from .snapshot import Snapshot
 
 #: segments of one level merged into one of the next level (keeps the folder small in long studies)
@@ -72,6 +72,8 @@ class Writer:
         self.comments: dict[str, str] = snapshot.comments()
         self.seq = snapshot.last
         self._live = [(s.first, s.last, s.level, s.path) for s in snapshot.segments]
+        self._pieces = len(snapshot.pieces())  # exploration segments the study has
+        self._extension: tuple | None = None  # (new exploration segments, exploration, first new run)
         #: runs this file is responsible for: its part's slice (see hpcpet.parts), else all
         self.part = (int(self.attrs.get("part_start", 0)), int(self.attrs.get("part_stop", self.n_runs)))
         if checkpoint_seconds is None:  # HPCPET_CHECKPOINT_SECONDS, default 1
@@ -121,8 +123,11 @@ class Writer:
 
     @classmethod
     def create_like(cls, path: str, template: Snapshot, *, overwrite: bool = False,
-                    drop: tuple = (), attrs: dict | None = None) -> "Writer":
-        """Create a new results file with the header of ``template`` and no runs done (merge, import)."""
+                    drop: tuple = (), attrs: dict | None = None, exploration=None) -> "Writer":
+        """Create a new results file with the header of ``template`` and no runs done (merge, import).
+
+        ``exploration``: another exploration of the same parameters instead of the template's.
+        """
         path = os.fspath(path)
         cls.check_target(path, overwrite=overwrite, set_size=template.set_size)
         guard = Guard(path).acquire()
@@ -132,8 +137,8 @@ class Writer:
             tmp = L.temporary(path, "header")
             try:
                 with h5py.File(tmp, "w", locking=False) as h5:
-                    copy_header(template, h5)
-                    n = template.n_runs
+                    copy_header(template, h5, exploration)
+                    n = template.n_runs if exploration is None else len(exploration)
                     h5.create_dataset(L.STATUS, data=np.full(n, PENDING, np.uint8),
                                       chunks=(max(1, min(n, 65536)),))
                     h5.create_group(L.RESULTS)
@@ -143,6 +148,12 @@ class Writer:
                             h5.attrs[k] = v
                     h5.attrs[L.SEGMENTS_ATTR] = 0
                     h5.attrs["created"] = now()
+                    if exploration is not None:
+                        import json
+
+                        h5.attrs["n_runs"] = n
+                        h5.attrs["exploration_fingerprint"] = exploration.fingerprint()
+                        h5.attrs["exploration_segments"] = json.dumps(exploration.describe(), default=str)
                     for k, v in (attrs or {}).items():
                         h5.attrs[k] = v
                 publish(tmp, path)
@@ -249,6 +260,38 @@ class Writer:
         """Root attributes to record (committed with the next checkpoint)."""
         self._new_attrs.update(attrs)
         self.attrs.update(attrs)
+
+    def extend(self, exploration) -> range:
+        """Add the runs of ``exploration``'s new segments (a grown copy of the study's) as pending runs.
+
+        They are committed with the next checkpoint; returns their indices.
+        """
+        from ..exploration import Exploration
+
+        if self.part != (0, self.n_runs):
+            raise HpcpetError(f"{self.path} is a part file (--part); a part cannot grow")
+        known = Exploration.from_segments(exploration.segments[:self._pieces])
+        if len(known) != self.n_runs or known.fingerprint() != self.attrs.get("exploration_fingerprint"):
+            raise HpcpetError(f"the exploration to add to {self.path} does not start with the study's "
+                              "exploration (other parameters or values)")
+        new = list(exploration.segments[self._pieces:])
+        lo, hi = self.n_runs, len(exploration)
+        if not new:
+            return range(lo, lo)
+        first = self._extension[2] if self._extension else lo
+        pieces = (self._extension[0] if self._extension else []) + new
+        self._extension = (pieces, exploration, first)
+        self._pieces = len(exploration.segments)
+        grow = hi - lo
+        self.status = np.concatenate([self.status, np.zeros(grow, np.uint8)])
+        self._seen = np.concatenate([self._seen, np.zeros(grow, bool)])
+        self.n_runs = hi
+        self.part = (0, hi)
+        import json
+
+        self.set_attrs(exploration_fingerprint=exploration.fingerprint(),
+                       exploration_segments=json.dumps(exploration.describe(), default=str))
+        return range(lo, hi)
 
     def add_global(self, name: str, value: Any, comment: str = "") -> None:
         """A result stored once for the whole study (post-processing); committed at the next checkpoint."""
@@ -378,13 +421,16 @@ class Writer:
         seg.comments = {n: c for n, c in self.comments.items() if c}
         seg.globals = dict(self._globals)
         seg.attrs = dict(self._new_attrs)
+        if self._extension is not None:
+            pieces, expl, first = self._extension
+            seg.extension = (pieces, expl, first, self.n_runs)
         return seg
 
     def checkpoint(self) -> None:
         """Commit everything received so far in one new segment (nothing if there is nothing new)."""
         self._last_checkpoint = time.monotonic()
         self.guard.start_heartbeat()  # first checkpoint: workers have started (no thread before a fork)
-        if not (self._pending or self._globals or self._new_attrs):
+        if not (self._pending or self._globals or self._new_attrs or self._extension):
             return
         seg = self._segment_data()
         self.seq += 1
@@ -394,6 +440,7 @@ class Writer:
         self._pending.clear()
         self._globals.clear()
         self._new_attrs.clear()
+        self._extension = None
         self.guard.touch()
         self._compact()
         from .status import record_checkpoint  # OUT.segments/status.json, for `hpcpet status`
@@ -406,7 +453,7 @@ class Writer:
             group = self._live[-FANOUT:]
             level = group[0][2] + 1
             first, last = group[0][0], group[-1][1]
-            segs = [Segment(p) for _, _, _, p in group]
+            segs = [SegmentFile(p) for _, _, _, p in group]
             try:
                 data = _merge_segments(segs, self)
                 path = write_segment(self.path, first, last, data, self.set_size, level)
@@ -449,7 +496,7 @@ def _info_column(arr: np.ndarray) -> Column:
     return Column(FIXED, arr)
 
 
-def _merge_segments(segs: list[Segment], writer: Writer) -> SegmentData:
+def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
     """One segment's content from several (a later one wins a run)."""
     all_idx = np.concatenate([s.index for s in segs])
     index = np.unique(all_idx)
@@ -467,6 +514,16 @@ def _merge_segments(segs: list[Segment], writer: Writer) -> SegmentData:
                 if root in s.h5 and p in s.h5[root]:
                     sources.append((np.searchsorted(index, s.index), Rows.read(s.h5[root][p])))
             target[name] = assemble(len(index), sources, types[name])
+    grown = [s for s in segs if L.EXPLORED in s.h5]
+    if grown:  # the merged segments added generations: keep them, in order
+        from .explorations import read_pieces
+        from .explorations import read_column
+
+        pieces = [p for s in grown for p in read_pieces(s.h5)]
+        names = pieces[0].names
+        cols = {n: np.concatenate([read_column(s.h5[L.EXPLORED][L.name_to_path(n)]) for s in grown])
+                for n in names}
+        data.extension = (pieces, cols, int(grown[0].h5.attrs["first_run"]), int(grown[-1].h5.attrs["n_runs"]))
     for s in segs:
         data.errors.update(s.errors())
         data.comments.update(s.comments())
@@ -520,14 +577,22 @@ def consolidate(path: str, attrs: dict[str, Any]) -> None:
         raise
 
 
-def copy_header(snap: Snapshot, out: h5py.File) -> None:
-    """Copy parameters, exploration, explored values, source and globals of ``snap`` into ``out``."""
+def copy_header(snap: Snapshot, out: h5py.File, exploration=None) -> None:
+    """Copy parameters, exploration, explored values, source and globals of ``snap`` into ``out``.
+
+    ``exploration``: write this one instead of the snapshot's.
+    """
     from .header import read_value
 
     src = snap.h5
+    anew = snap.grown or exploration is not None
     for name in COPIED:
-        if name in src:
+        if name in src and not (anew and name in (L.EXPLORATION, L.EXPLORED)):
             src.copy(src[name], out, name)
+    if anew:  # generations were added (or another exploration): the whole exploration, written anew
+        from .explorations import write_exploration
+
+        write_exploration(out, exploration if exploration is not None else snap.exploration())
     glob = out.create_group(L.GLOBALS)
     groups = snap.globals_groups()
     if L.GLOBALS in src:

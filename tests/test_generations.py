@@ -1,0 +1,140 @@
+"""Growing studies (issue 12, storage side): generations with next_runs, hpcpet.expand + resume,
+resume in the middle of a generation loop, union merge, select and get_from_runs(runs=...)."""
+import os
+
+import numpy as np
+import pytest
+
+import hpcpet
+from conftest import ROOT, hpcpet_cli
+from filecompare import assert_same_content
+
+GA = os.path.join(ROOT, "examples", "genetic.py")
+
+
+def _study(tmp_path, name="s.h5", n=6):
+    traj = hpcpet.Trajectory()
+    traj.add_parameter("x", 0.0)
+    traj.add_parameter("y", 0.0)
+    traj.explore(hpcpet.cartesian_product({"x": np.arange(n // 2, dtype=float), "y": [0.0, 1.0]}))
+    return traj, str(tmp_path / name)
+
+
+def _run(t):
+    t.add_result("f", t.x * 10 + t.y)
+    t.add_result("g", int(t.generation))
+
+
+def test_generations_grow_one_file(tmp_path):
+    traj, path = _study(tmp_path)
+
+    def next_runs(study):
+        if study.generations >= 4:
+            return None
+        last = study.select(f"generation == {study.generations - 1}")
+        best = last[np.argsort(study.get_from_runs("f", runs=last))[-2:]]
+        return {"x": (study.explored["x"][best] + 100).tolist(), "y": study.explored["y"][best].tolist()}
+
+    for backend in ("serial", "pool"):
+        s = hpcpet.Environment(traj if backend == "serial" else _study(tmp_path)[0], path, backend=backend,
+                               ncores=2, progress="quiet", overwrite=True).run(_run, next_runs=next_runs)
+        assert (s.n_runs, s.done) == (6 + 3 * 2, 12)
+        with hpcpet.load(path) as t:
+            assert t.generations == 4 and t.generation.tolist() == [0] * 6 + [1, 1, 2, 2, 3, 3]
+            assert t.get_from_runs("g").tolist() == t.generation.tolist()  # traj.generation in runs
+            assert t.explored["x"][-2:].tolist() == [302.0, 302.0]
+            assert np.array_equal(t.get_from_runs("f"), t.explored["x"] * 10 + t.explored["y"])
+            assert t.select("generation == 2 and y > 0.5").tolist() == [9]
+            assert t.get_from_runs("f", runs=[7, 1]).tolist() == [t.get_from_runs("f")[7], 1.0]
+
+
+def test_bad_next_runs_is_one_line_and_keeps_the_runs(tmp_path):
+    for bad, word in (({"x": [1.0], "y": [1.0, 2.0]}, "different lengths"), ({"x": ["a"], "y": [1.0]}, "x"),
+                      ({"z": [1.0]}, "z"), (ZeroDivisionError, "ZeroDivisionError")):
+        traj, path = _study(tmp_path)
+
+        def next_runs(study, bad=bad):
+            if bad is ZeroDivisionError:
+                return 1 / 0
+            return bad
+
+        with pytest.raises(hpcpet.HpcpetError, match="generation") as err:
+            hpcpet.Environment(traj, path, progress="quiet", overwrite=True).run(_run, next_runs=next_runs)
+        assert word in str(err.value) and "\n" not in str(err.value)
+        with hpcpet.load(path) as t:
+            assert t.completed.sum() == 6 and len(t) == 6
+
+
+def test_expand_then_resume(tmp_path):
+    traj, path = _study(tmp_path)
+    hpcpet.Environment(traj, path, progress="quiet").run(_run)
+    new = hpcpet.expand(path, {"x": [7.0, 8.0], "y": [1.0, 0.0]})
+    assert new == range(6, 8)
+    with hpcpet.load(path) as t:
+        assert len(t) == 8 and t.status[6:].tolist() == [0, 0] and t.generations == 2
+    s = hpcpet.resume(path, _run, backend="serial", progress="quiet")
+    assert s.done == 8
+    with hpcpet.load(path) as t:
+        assert t.get_from_runs("f")[6:].tolist() == [71.0, 80.0] and t.get_from_runs("g")[6:].tolist() == [1, 1]
+    with pytest.raises(hpcpet.HpcpetError, match="cannot expand"):
+        hpcpet.expand(path, {"x": [1.0], "q": [1.0]})
+    with pytest.raises(hpcpet.HpcpetError, match="cannot expand"):
+        hpcpet.expand(path, {"x": ["text"], "y": [1.0]})
+    with hpcpet.load(path) as t:
+        assert len(t) == 8  # untouched
+
+
+def test_ga_example_resumed_mid_loop_equals_uninterrupted(tmp_path):
+    whole = tmp_path / "whole.h5"
+    hpcpet_cli("run", GA, "-o", whole, "--quiet", "--seed", "5")
+    cut = tmp_path / "cut.h5"
+    hpcpet_cli("run", GA, "-o", cut, "--quiet", "--seed", "5", "--max-generations", "6")
+    with hpcpet.load(str(cut)) as t:
+        assert t.generations == 6
+    # the recorded limit holds on resume unless a new one is given
+    hpcpet_cli("resume", cut, "--quiet", "--backend", "pool", "--ncores", "2")
+    with hpcpet.load(str(cut)) as t:
+        assert t.generations == 6
+    hpcpet_cli("resume", cut, "--quiet", "--backend", "pool", "--ncores", "2", "--max-generations", "15")
+    assert_same_content(str(whole), str(cut))
+    with hpcpet.load(str(cut)) as t:
+        assert t.generations == 15
+    proc = hpcpet_cli("run", GA, "-o", tmp_path / "x.h5", "--max-generations", "0", check=False)
+    assert proc.returncode == 2 and "--max-generations must be >= 1" in proc.stderr
+
+
+def test_union_merge_and_drop_duplicates(tmp_path):
+    a_traj, a = _study(tmp_path, "a.h5", 6)
+    hpcpet.Environment(a_traj, a, progress="quiet").run(_run)
+    b_traj = hpcpet.Trajectory()
+    b_traj.add_parameter("x", 0.0)
+    b_traj.add_parameter("y", 0.0)
+    b_traj.explore({"x": [2.0, 9.0, 1.0], "y": [1.0, 9.0, 0.0]})  # runs 0 and 2 repeat runs of a
+    b = str(tmp_path / "b.h5")
+    hpcpet.Environment(b_traj, b, progress="quiet").run(_run)
+    out = tmp_path / "u.h5"
+    hpcpet_cli("merge", a, b, "-o", out)
+    with hpcpet.load(str(out)) as t:
+        assert len(t) == 9 and t.completed.all() and t.generation.tolist() == [0] * 6 + [1] * 3
+        assert t.get_from_runs("f").tolist() == [0.0, 1.0, 10.0, 11.0, 20.0, 21.0, 21.0, 99.0, 10.0]
+    hpcpet_cli("merge", a, b, "-o", tmp_path / "d.h5", "--drop-duplicates")
+    with hpcpet.load(str(tmp_path / "d.h5")) as t:
+        assert len(t) == 7 and t.explored["x"][-1] == 9.0 and t.get_from_runs("f")[-1] == 99.0
+    other = hpcpet.Trajectory()
+    other.add_parameter("q", 0.0)
+    other.explore({"q": [1.0]})
+    c = str(tmp_path / "c.h5")
+    hpcpet.Environment(other, c, progress="quiet").run(lambda t: None)
+    proc = hpcpet_cli("merge", a, c, "-o", tmp_path / "bad.h5", check=False)
+    assert proc.returncode == 2 and "same parameters" in proc.stderr and not (tmp_path / "bad.h5").exists()
+
+
+def test_select_errors_are_one_line(tmp_path):
+    traj, path = _study(tmp_path)
+    hpcpet.Environment(traj, path, progress="quiet").run(_run)
+    with hpcpet.load(path) as t:
+        assert t.select("f > 15").tolist() == [4, 5]
+        with pytest.raises(hpcpet.HpcpetError, match="nope"):
+            t.select("nope > 1")
+        with pytest.raises(hpcpet.HpcpetError):
+            t.select("x >")

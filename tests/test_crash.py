@@ -20,6 +20,10 @@ or counted by ``status``), and the killed job leaves no process behind.
 
 ``pytest -s`` prints the table of benchmarks/crash_report.py; with
 ``HPCPET_CRASH_JSON=path`` the trials are also saved as JSON.
+
+The suite can fail: on the round-1 storage (format 1, before storage v2) 58 of
+its 105 trials failed (37 files unreadable right after the kill, 23 that
+resume could not complete, 8 with wrong values for runs marked done).
 """
 import os
 
@@ -32,10 +36,6 @@ pytestmark = [
     pytest.mark.skipif(not ck.strace_available(), reason="strace is missing or may not trace here "
                                                            "(.ci/run installs it)"),
 ]
-
-# The round-1 storage rewrites HDF5 metadata in place at every checkpoint and is
-# known to fail these trials (issue 11). Remove this mark when storage v2 lands.
-ROUND1 = pytest.mark.xfail(strict=False, reason="round-1 storage is not crash-consistent (issue 11)")
 
 SERIAL, MPI = ck.SERIAL_JOB, ck.MPI_JOB
 TRIALS: dict[str, list] = {}
@@ -121,19 +121,16 @@ def test_trace_positions_are_file_writes_of_the_writer(tmp_path):
 
 
 # ----------------------------------------------------------------------------- serial
-@ROUND1
 def test_serial_kill_while_the_file_is_created(serial_ref, folders):
     check("serial header", kill_runs(serial_ref, folders, ck.positions(serial_ref, "header"), "header"))
 
 
-@ROUND1
 def test_serial_kill_spread_over_the_run(serial_ref, folders):
     positions = ck.positions(serial_ref, "spread")
     assert len(positions) == 40 and positions[0] > serial_ref.header_end
     check("serial spread", kill_runs(serial_ref, folders, positions, "spread"))
 
 
-@ROUND1
 def test_serial_kill_at_every_write_of_the_close(serial_ref, folders):
     positions = ck.positions(serial_ref, "close")
     assert positions == list(range(len(serial_ref.trace) - 29, len(serial_ref.trace) + 1))
@@ -142,7 +139,6 @@ def test_serial_kill_at_every_write_of_the_close(serial_ref, folders):
     assert all(t.all_executed for t in trials[-15:]), "the last writes come after every run finished"
 
 
-@ROUND1
 def test_serial_kill_resume_itself(serial_ref, folders):
     start = ck.interrupted(serial_ref, folders.new(), folders.new(), len(serial_ref.trace) // 2)
     trials = ck.run_trials(lambda k: ck.kill_resume(serial_ref, start, folders.new(), k),
@@ -152,13 +148,11 @@ def test_serial_kill_resume_itself(serial_ref, folders):
 
 # ----------------------------------------------------------------------------- MPI
 @pytest.mark.mpi
-@ROUND1
 def test_mpi_kill_spread_over_the_run(mpi_ref, folders):
     check("mpi -n 3 spread", kill_runs(mpi_ref, folders, ck.positions(mpi_ref, "spread"), "spread", workers=1))
 
 
 @pytest.mark.mpi
-@ROUND1
 def test_mpi_kill_in_the_close(mpi_ref, folders):
     trials = kill_runs(mpi_ref, folders, ck.positions(mpi_ref, "close"), "close", workers=1)
     check("mpi -n 3 close", trials)

@@ -106,7 +106,10 @@ def to_xarray(traj: "LoadedTrajectory", name: str) -> "xarray.DataArray":
 
 
 def to_pandas(traj: "LoadedTrajectory", results: list[str] | None = None) -> "pandas.DataFrame":
-    """One row per run (index ``run``): explored parameters, scalar results and ``status``.
+    """One row per run (index ``run``): explored parameters, scalar results, ``status``, run info.
+
+    Run info (``duration``, ``start``, ``host``, ``worker``, ``attempts``) and, in studies of
+    several generations, ``generation`` are columns too.
 
     Parameters
     ----------
@@ -137,5 +140,10 @@ def to_pandas(traj: "LoadedTrajectory", results: list[str] | None = None) -> "pa
     status = traj.status
     columns["status"] = pd.Categorical.from_codes(status.astype(np.int8),
                                                   categories=[STATUS_NAMES[k] for k in range(3)])
+    if hasattr(traj, "generation") and traj.generations > 1:
+        columns.setdefault("generation", traj.generation)
+    for key, values in getattr(traj, "run_info", {}).items():  # duration, start, host, worker, attempts
+        if key != "output":
+            columns["run_info." + key if key in columns else key] = values
     index = pd.RangeIndex(n, name="run")
     return pd.DataFrame(columns, index=index)

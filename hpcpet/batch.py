@@ -37,6 +37,8 @@ class BatchResult:
         Wall-clock time of the whole batch.
     info : dict
         Per-run facts (name -> numpy array with one entry per run), e.g. duration.
+    options : dict
+        Result name -> storage options given with ``add_result`` (compression).
     """
 
     start: int
@@ -47,6 +49,8 @@ class BatchResult:
     comments: dict[str, str]
     seconds: float
     info: dict[str, np.ndarray] = field(default_factory=dict)
+    #: result name -> storage options given with ``add_result`` (``{"compression": "zstd"}``)
+    options: dict[str, dict] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.stop - self.start

@@ -162,7 +162,7 @@ class Worker:
                         status[k] = FAILED
                         errors[start + k] = f"ResultTypeError: result {name!r}: {type(exc).__name__}: {exc}"
         return BatchResult(start, stop, status, encoded, errors, traj.comments,
-                           time.perf_counter() - t0)
+                           time.perf_counter() - t0, options=traj.options)
 
 
 def _ranges(todo: np.ndarray) -> list[list[int]]:

@@ -152,6 +152,10 @@ class Environment:
         ``base_seed`` is unset), except with ``part``: then derived from the
         exploration's fingerprint, so that all parts agree. Recorded in the
         file's metadata as ``seed``.
+    compression : str, optional
+        Compression of every result column: ``none`` (default), ``gzip[:LEVEL]``, ``lzf``,
+        ``zstd[:LEVEL]`` or ``blosc[:CODEC[:LEVEL]]`` (zstd and blosc need ``hdf5plugin``);
+        per result, ``add_result(..., compression=...)`` overrides it.
     presets : mapping of str to value, optional
         Parameter defaults to override (see :meth:`Trajectory.preset`); text is
         read as the parameter's type. Recorded in the metadata as ``presets`` (JSON).
@@ -161,7 +165,8 @@ class Environment:
                  ncores: int | None = None, set_size: int = 1000, overwrite: bool = False,
                  progress: str = "auto", fail_fast: bool = False, batch_size: int | None = None,
                  experiment: Experiment | None = None, part: tuple[int, int] | None = None,
-                 seed: int | None = None, presets: dict[str, Any] | None = None):
+                 seed: int | None = None, presets: dict[str, Any] | None = None,
+                 compression: str | None = None):
         if batch_size is not None and batch_size < 1:
             raise HpcpetError(f"batch size must be >= 1, got {batch_size}")
         if seed is not None:
@@ -181,6 +186,12 @@ class Environment:
         self.experiment = experiment
         #: seconds between the first SIGINT/SIGTERM and stopping at once
         self.stop_grace = float(os.environ.get("HPCPET_STOP_GRACE", STOP_GRACE))
+        if compression is not None:
+            from .storage.compression import parse
+
+            parse(compression)  # a bad spec is a one-line error before anything starts
+        #: compression of result columns in the file (docs/format.md); None: none
+        self.compression = compression
         self.part = part
         #: set by run/resume: the study grows while next_runs returns points
         self.next_runs: Callable | None = None
@@ -218,6 +229,8 @@ class Environment:
                 "experiment_hash": exp.source_hash if exp else "",
                 "function": getattr(function, "__qualname__", repr(function)),
                 "backend": self.backend.name, **study_metadata(traj)}
+        if self.compression not in (None, "none"):
+            meta["compression"] = self.compression
         lo, hi = 0, len(traj.exploration)
         if self.part is not None:
             from .parts import part_metadata

@@ -37,6 +37,20 @@ class Group:
         return f"<group {self._prefix}>"
 
 
+def _cast(name: str, value: Any, dtype: Any) -> Any:
+    """``value`` as numeric ``dtype`` (``add_result(..., dtype="float32")``)."""
+    import numpy as np
+
+    try:
+        dt = np.dtype(dtype)
+        if dt.kind not in "biufc":
+            raise TypeError
+        arr = np.asarray(value, dt)
+    except (TypeError, ValueError):
+        raise HpcpetError(f"result {name!r}: cannot store {type(value).__name__} as dtype {dtype!r}") from None
+    return arr[()] if arr.ndim == 0 else arr
+
+
 class RunView(dict):
     """What the run function receives as ``traj``: the current run's parameter values.
 
@@ -46,8 +60,8 @@ class RunView(dict):
     """
 
     # ``__dict__`` mirrors the top-level parameters so that ``traj.x`` is as fast as ``traj["x"]``
-    __slots__ = ("index", "trajectory", "columns", "comments", "added", "_start", "_by_raw", "_plain",
-                 "__dict__")
+    __slots__ = ("index", "trajectory", "columns", "comments", "options", "added", "_start", "_by_raw",
+                 "_plain", "__dict__")
 
     @staticmethod
     def mirrors(name: str) -> bool:
@@ -60,6 +74,8 @@ class RunView(dict):
         self.trajectory = trajectory
         self.index: int | None = None
         self._plain: dict[str, str] = {}  # raw name -> plain name, kept for the worker's life
+        #: plain result name -> storage options (compression), kept for the worker's life
+        self.options: dict[str, dict] = {}
         self.start_batch(0)
 
     def start_batch(self, start: int) -> None:
@@ -102,19 +118,27 @@ class RunView(dict):
             raise HpcpetError("traj.seed: the study has no base seed (run it with an Environment)")
         return run_seed(base, self.index)
 
-    def add_result(self, name: str, value: Any, comment: str = "") -> None:
+    def add_result(self, name: str, value: Any, comment: str = "", *, compression: str | None = None,
+                   dtype: Any = None) -> None:
         """Store a result of this run; see :meth:`Trajectory.add_result`.
 
         A dict stores each item as a sub-result (``add_result("out", {"rate": r})``
         stores ``out.rate``; nested dicts nest), as pypet's multi-item results.
+        ``compression``: this result's compression in the file (e.g. ``"zstd"``,
+        see ``--compression``). ``dtype``: store the value converted to this
+        numeric dtype (e.g. ``"float32"``: half the space, at float32 precision).
         """
         if type(value) is dict:
             for key, item in value.items():
-                self.add_result(f"{name}.{key}", item, comment)
+                self.add_result(f"{name}.{key}", item, comment, compression=compression, dtype=dtype)
             return
+        if dtype is not None:
+            value = _cast(name, value, dtype)
         col = self._by_raw.get(name)
         if col is None:
             col = self._column(name, comment)
+            if compression is not None:
+                self.options[self._plain[name]] = {"compression": compression}
         col.append(value)
         self.added += 1
 

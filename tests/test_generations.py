@@ -138,3 +138,32 @@ def test_select_errors_are_one_line(tmp_path):
             t.select("nope > 1")
         with pytest.raises(hpcpet.HpcpetError):
             t.select("x >")
+
+
+MB = 1 << 20
+
+
+def check_memory_flat(out, master_rss, generations):
+    """Master and every worker grow < 10 MB from generation 10 to the last."""
+    master = np.array([int(x) for x in open(master_rss).read().split()]) / MB
+    assert len(master) == generations, len(master)
+    assert master[-1] - master[9] < 10, master[[9, -1]]
+    with hpcpet.load(str(out)) as t:
+        assert t.generations == generations and t.completed.all()
+        gen, pid, rss = t.generation, t.get_from_runs("pid"), t.get_from_runs("rss") / MB
+    for p in np.unique(pid):
+        mine = (pid == p)
+        late = mine & (gen >= 10)
+        if late.sum() < 2:
+            continue
+        first, last = rss[late][0], rss[late][-1]
+        assert last - first < 10, (p, first, last)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["serial", "pool"])
+def test_memory_is_flat_over_200_generations(tmp_path, backend):
+    out, master = tmp_path / "m.h5", tmp_path / "master.txt"
+    hpcpet_cli("run", os.path.join(ROOT, "tests", "experiments", "generations_memory.py"), "-o", out, "--quiet",
+               "--backend", backend, "--ncores", "2", env={"HPCPET_MASTER_RSS": str(master)}, timeout=600)
+    check_memory_flat(out, master, 200)

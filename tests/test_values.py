@@ -167,3 +167,45 @@ def test_whatever_a_run_adds_comes_back_or_fails_that_run(tmp_path, values, batc
     errors = check(path, want)
     for i, text in errors.items():
         assert "ResultTypeError" in text, text
+
+
+def _trace(t):
+    """A membrane voltage that relaxes to rest: long constant stretches compress well."""
+    v = np.full(5000, -65.0)
+    v[:200] = -65.0 + 20.0 * np.exp(-np.arange(200) / (5.0 + t.i))
+    return v
+
+
+@pytest.mark.parametrize("spec", ["gzip:6", "lzf", "zstd", "blosc:lz4:5"])
+def test_compression_of_result_columns(tmp_path, spec):
+    import h5py
+
+    traj = hpcpet.Trajectory()
+    traj.add_parameter("i", 0)
+    traj.explore({"i": list(range(30))})
+
+    def run(t):
+        t.add_result("v", _trace(t))
+        t.add_result("plain", _trace(t), compression="none")
+        t.add_result("small", _trace(t), dtype="float32")
+
+    plain, packed = str(tmp_path / "plain.h5"), str(tmp_path / "packed.h5")
+    hpcpet.Environment(traj, plain, progress="quiet").run(run)
+    hpcpet.Environment(traj, packed, progress="quiet", compression=spec).run(run)
+    with hpcpet.load(plain) as a, hpcpet.load(packed) as b:
+        assert np.array_equal(a.get_from_runs("v"), b.get_from_runs("v"))  # lossless
+        assert b.get_from_runs("small").dtype == np.float32
+        assert np.allclose(b.get_from_runs("small"), b.get_from_runs("v"), rtol=1e-6)
+    with h5py.File(packed, "r") as f:  # plain h5py (+ import hdf5plugin for zstd/blosc) reads it
+        ds = f["results/v/data"]
+        assert ds.compression is not None or ds._filters, ds
+        assert ds.id.get_storage_size() < 0.3 * ds.nbytes
+        assert f["results/plain/data"].id.get_storage_size() >= f["results/plain/data"].nbytes
+        assert f.attrs["compression"] == spec
+
+
+def test_bad_compression_is_a_one_line_error(tmp_path):
+    proc = hpcpet_cli("run", experiment("product.py"), "-o", tmp_path / "x.h5", "--compression", "zip",
+                      check=False)
+    assert proc.returncode == 2 and "unknown compression 'zip'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.h5").exists()

@@ -65,6 +65,7 @@ def main(args) -> int:
                 line += f"  # {comments[name]}"
             print(line)
         print(f"exploration: {traj.exploration_kind} {' x '.join(map(str, traj.shape))}")
+        _print_study(traj, m)
         print("results:")
         results = traj.results
         if not results:
@@ -73,6 +74,8 @@ def main(args) -> int:
             shape = "" if d.get("shape") in (None, []) else f" shape {tuple(d['shape'])}"
             comment = f"  # {d['comment']}" if d.get("comment") else ""
             print(f"  {name}: {d['kind']} {d['dtype']}{shape}{comment}")
+        if hasattr(traj, "run_info"):
+            _print_run_info(traj)
         glob = traj.globals
         if glob:
             print("global results:")
@@ -80,6 +83,52 @@ def main(args) -> int:
                 text = repr(value.tolist() if hasattr(value, "tolist") else value)
                 print(f"  {name} = {text if len(text) <= 60 else text[:57] + '...'}")
     return 0
+
+
+def _print_run_info(traj) -> None:
+    """Slowest runs, failures by error type, runs per host (from the per-run info)."""
+    from collections import Counter
+
+    info = traj.run_info
+    status = traj.status
+    errors = traj.errors
+    if errors:
+        kinds = Counter((text.strip().splitlines() or ["?"])[-1].split(":")[0] for text in errors.values())
+        print("failures:    " + ", ".join(f"{k} x{v}" for k, v in kinds.most_common(5)))
+    if "duration" in info:
+        d = np.asarray(info["duration"], float)
+        d = np.where(status != 0, d, np.nan)
+        if np.isfinite(d).any():
+            slow = np.argsort(np.nan_to_num(d, nan=-1.0))[::-1][:3]
+            print(f"run time:    median {np.nanmedian(d):.3g} s, slowest: "
+                  + ", ".join(f"run {i} {d[i]:.3g} s" for i in slow if np.isfinite(d[i])))
+    if "host" in info:
+        hosts = Counter(h for h, s in zip(info["host"], status) if s != 0 and h)
+        if hosts:
+            print("hosts:       " + ", ".join(f"{h} {n} runs" for h, n in hosts.most_common(6)))
+
+
+def _print_study(traj, m: dict) -> None:
+    """Seed, presets, generations and where each exploration segment came from."""
+    import json
+
+    if m.get("seed") is not None:
+        print(f"seed:        {m['seed']}")
+    presets = json.loads(m["presets"]) if m.get("presets") else {}
+    if presets:
+        print("presets:     " + ", ".join(f"{k}={v!r}" for k, v in presets.items()))
+    if not hasattr(traj, "generations"):
+        return  # a format 1 file
+    pieces = traj._snap.pieces()
+    if len(pieces) > 1 or any(p.get("origin") for p in pieces):
+        print(f"generations: {traj.generations} ({len(pieces)} exploration segments)")
+        for p in pieces[:8]:
+            origin = p.get("origin") or {}
+            made = (f"  {origin.get('sampler')} seed {origin.get('seed')} bounds {origin.get('bounds')}"
+                    if origin else "")
+            print(f"  generation {p['generation']}: {p['kind']} {p['runs']} runs{made}")
+        if len(pieces) > 8:
+            print(f"  ... {len(pieces) - 8} more segments")
 
 
 def _print_writer(traj) -> None:

@@ -44,6 +44,9 @@ def add_parser(sub) -> None:
     p.add_argument("-p", "--preset", metavar="NAME=VALUE", action="append", default=[],
                    help="override a parameter's default before build explores, e.g. -p neuron.tau=20 "
                         "(read as the parameter's type; repeatable)")
+    p.add_argument("--compression", default=None, metavar="SPEC",
+                   help="compress result columns: none (default), gzip[:0-9], lzf, zstd[:1-22], "
+                        "blosc[:CODEC[:0-9]] (zstd/blosc need hdf5plugin)")
     p.add_argument("--seed", type=int, default=None,
                    help="the study's base seed for traj.seed in runs (default: random, recorded)")
     add_run_options(p)
@@ -93,7 +96,7 @@ def main(args) -> int:
     env = Environment(traj, args.output, backend=backend, set_size=args.set_size,
                       overwrite=args.overwrite, progress=progress_mode(args),
                       fail_fast=args.fail_fast, batch_size=args.batch_size, experiment=exp, part=part,
-                      seed=args.seed)
+                      seed=args.seed, compression=args.compression)
     summary = env.run(exp.run, next_runs=exp.next_runs, max_generations=args.max_generations)
     if summary is not None:
         env.log(str(summary))

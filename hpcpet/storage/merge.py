@@ -172,6 +172,7 @@ def feed(writer: Writer, snap: Snapshot, runs: np.ndarray, dest: int | None = No
     results = {name: snap.rows(name, t) for name, t in snap.result_types().items()}
     info = {name: snap.rows(name, t, L.INFO) for name, t in snap.result_types(L.INFO).items()}
     comments = snap.comments()
+    options = snap.result_options()
     runs = np.asarray(runs, np.int64)
     target = runs if dest is None else dest + np.arange(len(runs), dtype=np.int64)
     handled = status[runs] != PENDING
@@ -191,7 +192,7 @@ def feed(writer: Writer, snap: Snapshot, runs: np.ndarray, dest: int | None = No
                 cols = {name: rows.to_column(src, st == DONE) for name, rows in results.items()}
                 inf = {name: rows.info_array(src) for name, rows in info.items()}
                 errs = {a + j: errors[int(i)] for j, i in enumerate(src) if st[j] == FAILED and int(i) in errors}
-                writer.write(BatchResult(a, a + len(src), st, cols, errs, comments, 0.0, inf))
+                writer.write(BatchResult(a, a + len(src), st, cols, errs, comments, 0.0, inf, options))
 
 
 def union(paths: list[str], output: str, *, overwrite: bool = False,

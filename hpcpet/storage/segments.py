@@ -37,6 +37,7 @@ class SegmentData:
     errors: dict[int, str] = field(default_factory=dict)
     globals: dict[str, tuple] = field(default_factory=dict)  # name -> (value, comment)
     attrs: dict = field(default_factory=dict)             # root attributes to set at consolidation
+    options: dict = field(default_factory=dict)           # result name -> storage options
     #: a study that grows: (new exploration segments, the whole exploration, first new run, n_runs)
     extension: tuple | None = None
 
@@ -80,6 +81,10 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
             import json
 
             a["set_attrs"] = json.dumps(seg.attrs)
+        if seg.options:
+            import json
+
+            a["result_options"] = json.dumps(seg.options)
         if seg.extension is not None:
             from .explorations import write_explored, write_pieces
 
@@ -181,6 +186,12 @@ class SegmentFile:
 
     def info_names(self) -> list[str]:
         return list(self.h5[L.INFO]) if L.INFO in self.h5 else []
+
+    def result_options(self) -> dict:
+        import json
+
+        raw = self.h5.attrs.get("result_options")
+        return json.loads(raw) if raw is not None else {}
 
     def set_attrs(self) -> dict:
         import json

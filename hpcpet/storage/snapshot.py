@@ -47,6 +47,9 @@ class Snapshot:
         if not os.path.exists(path):
             raise HpcpetError(f"file not found: {path}")
         self.segments: list[SegmentFile] = []
+        from .compression import enable_readers
+
+        enable_readers()  # zstd / blosc columns need hdf5plugin's filters
         self.h5 = open_h5(path, "r")
         ino = os.fstat(self.h5.id.get_vfd_handle()).st_ino
         a = self.h5.attrs
@@ -192,6 +195,18 @@ class Snapshot:
                     raise FileFormatError(f"{self.path}: result {name!r}: {exc}") from None
         return types
 
+    def result_options(self) -> dict[str, dict]:
+        """Result name -> storage options given with ``add_result`` (the newest wins)."""
+        out: dict[str, dict] = {}
+        if L.RESULTS in self.h5:
+            for name in _result_groups(self.h5[L.RESULTS]):
+                spec = self.h5[L.RESULTS][L.name_to_path(name)].attrs.get("compression")
+                if spec is not None:
+                    out[name] = {"compression": _text(spec)}
+        for seg in self.segments:
+            out.update(seg.result_options())
+        return out
+
     def comments(self) -> dict[str, str]:
         """Result name -> comment."""
         out: dict[str, str] = {}
@@ -234,6 +249,11 @@ class Snapshot:
                 if len(k) == 0:
                     continue
                 k = int(k[-1])
+            if idx is None:  # the consolidated file: read just this run's row
+                if k >= len(g[p][L.OFFSETS if L.OFFSETS in g[p] else L.DATA]) - (1 if L.OFFSETS in g[p] else 0):
+                    continue
+                value = _one_row(g[p], k) if _present(g[p], k) else value
+                continue
             rows = Rows.read(g[p])
             if rows.has()[k]:
                 value = rows.value(k)
@@ -242,6 +262,29 @@ class Snapshot:
     def globals_groups(self) -> list[h5py.Group]:
         """The ``globals`` groups of the file and the segments, oldest first."""
         return [g for _, g in self._groups(L.GLOBALS)]
+
+
+def _present(g: h5py.Group, k: int) -> bool:
+    return bool(g[L.PRESENT][k]) if L.PRESENT in g else True
+
+
+def _one_row(g: h5py.Group, k: int) -> Any:
+    """Row ``k`` of a result group, reading only that row."""
+    from ..kinds import FIXED, RAGGED
+    from .rows import decode_bytes
+
+    t = read_type(g)
+    if t.kind == FIXED:
+        v = g[L.DATA][k]
+        return v[()] if np.ndim(v) == 0 else v
+    lo, hi = (int(x) for x in g[L.OFFSETS][k:k + 2])
+    raw = g[L.VALUES][lo:hi]
+    if t.kind == RAGGED:
+        if L.SHAPES not in g:
+            return raw
+        shaped = raw.reshape(L.row_shape(g[L.SHAPES][k]))
+        return shaped[()] if shaped.ndim == 0 else shaped
+    return decode_bytes(raw.tobytes(), t.kind)
 
 
 def _text_array(arr: np.ndarray) -> np.ndarray:

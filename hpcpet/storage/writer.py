@@ -70,6 +70,8 @@ class Writer:
         self.types: dict[str, ResultType] = snapshot.result_types()
         self.info_types: dict[str, ResultType] = snapshot.result_types(L.INFO)
         self.comments: dict[str, str] = snapshot.comments()
+        #: result name -> storage options given with add_result (compression)
+        self.options: dict[str, dict] = snapshot.result_options()
         self.seq = snapshot.last
         self._live = [(s.first, s.last, s.level, s.path) for s in snapshot.segments]
         self._pieces = len(snapshot.pieces())  # exploration segments the study has
@@ -79,6 +81,10 @@ class Writer:
         if checkpoint_seconds is None:  # HPCPET_CHECKPOINT_SECONDS, default 1
             checkpoint_seconds = float(os.environ.get("HPCPET_CHECKPOINT_SECONDS", "1"))
         self.checkpoint_seconds = checkpoint_seconds
+        #: results held before they are committed (HPCPET_CHECKPOINT_MB, default 8): the writer's memory bound
+        self.checkpoint_bytes = float(os.environ.get("HPCPET_CHECKPOINT_MB", "8")) * (1 << 20)
+        self._pending_bytes = 0
+        self._new_options = False
         self._pending: list[BatchResult] = []
         self._seen = np.zeros(self.n_runs, bool)  # runs taken by this writer
         self._new_attrs: dict[str, Any] = {}
@@ -379,7 +385,22 @@ class Writer:
         for name, comment in result.comments.items():
             if comment and not self.comments.get(name):
                 self.comments[name] = comment
-        if time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds:
+        for name, opts in result.options.items():
+            if opts and self.options.get(name) != opts:
+                from .compression import parse
+
+                try:
+                    parse(opts.get("compression"))
+                except HpcpetError as exc:  # a bad spec fails the runs that asked for it
+                    col = result.columns.pop(name, None)
+                    if col is not None:
+                        self._fail(result, np.flatnonzero(result.status == DONE), f"HpcpetError: result {name!r}: {exc}")
+                    continue
+                self.options[name] = opts
+                self._new_options = True
+        self._pending_bytes += _nbytes(result)
+        if (time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
+                or self._pending_bytes >= self.checkpoint_bytes):
             self.checkpoint()
 
     # ------------------------------------------------------------------ durability
@@ -419,6 +440,7 @@ class Writer:
             seg.errors.update({i: t for i, t in b.errors.items()
                                if b.status[i - b.start] == FAILED})
         seg.comments = {n: c for n, c in self.comments.items() if c}
+        seg.options = dict(self.options)
         seg.globals = dict(self._globals)
         seg.attrs = dict(self._new_attrs)
         if self._extension is not None:
@@ -426,8 +448,11 @@ class Writer:
             seg.extension = (pieces, expl, first, self.n_runs)
         return seg
 
-    def checkpoint(self) -> None:
-        """Commit everything received so far in one new segment (nothing if there is nothing new)."""
+    def checkpoint(self, compact: bool = True) -> None:
+        """Commit everything received so far in one new segment (nothing if there is nothing new).
+
+        ``compact``: merge segments when enough have accumulated (not worth it right before close).
+        """
         self._last_checkpoint = time.monotonic()
         self.guard.start_heartbeat()  # first checkpoint: workers have started (no thread before a fork)
         if not (self._pending or self._globals or self._new_attrs or self._extension):
@@ -438,11 +463,13 @@ class Writer:
         self._live.append((self.seq, self.seq, 0, seg_path))
         self.status[seg.index] = seg.status
         self._pending.clear()
+        self._pending_bytes = 0
         self._globals.clear()
         self._new_attrs.clear()
         self._extension = None
         self.guard.touch()
-        self._compact()
+        if compact:
+            self._compact()
         from .status import record_checkpoint  # OUT.segments/status.json, for `hpcpet status`
 
         record_checkpoint(self)
@@ -472,7 +499,7 @@ class Writer:
         try:
             if self.disk_full:  # keep what is committed; write nothing more
                 return
-            self.checkpoint()
+            self.checkpoint(compact=False)
             lo, hi = self.part
             complete = bool((self.status[lo:hi] == DONE).all())
             consolidate(self.path, {"ended": now(), "complete": complete})
@@ -489,6 +516,17 @@ class Writer:
         _remove_folder(self.path)
 
 
+def _nbytes(result: BatchResult) -> int:
+    """About how much memory a batch's results take."""
+    total = 0
+    for col in result.columns.values():
+        if isinstance(col.data, np.ndarray):
+            total += col.data.nbytes
+        else:
+            total += sum(getattr(v, "nbytes", None) or len(v) if v is not None else 0 for v in col.data)
+    return total
+
+
 def _info_column(arr: np.ndarray) -> Column:
     arr = np.asarray(arr)
     if arr.dtype.kind in "US" or arr.dtype.kind == "O":
@@ -498,8 +536,9 @@ def _info_column(arr: np.ndarray) -> Column:
 
 def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
     """One segment's content from several (a later one wins a run)."""
-    all_idx = np.concatenate([s.index for s in segs])
-    index = np.unique(all_idx)
+    index = np.sort(np.concatenate([s.index for s in segs]))
+    if len(index) > 1 and (np.diff(index) == 0).any():  # a run in two segments (retry): once
+        index = np.unique(index)
     status = np.zeros(len(index), np.uint8)
     for s in segs:
         status[np.searchsorted(index, s.index)] = s.status
@@ -527,6 +566,7 @@ def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
     for s in segs:
         data.errors.update(s.errors())
         data.comments.update(s.comments())
+        data.options.update(s.result_options())
         data.attrs.update(s.set_attrs())
         if L.GLOBALS in s.h5:
             from .header import read_value
@@ -556,8 +596,16 @@ def consolidate(path: str, attrs: dict[str, Any]) -> None:
                 Rows.from_list(ResultType(STRING, "|u1"), [errors[k] for k in keys]).write(out, L.ERROR_TEXT, 4096)
             res = out.create_group(L.RESULTS)
             comments = snap.comments()
+            from .compression import parse
+
+            default = snap.attrs.get("compression", "none")
+            options = snap.result_options()
             for name, rtype in snap.result_types().items():
-                snap.rows(name, rtype).write(res, L.name_to_path(name), snap.set_size, comments.get(name, ""))
+                spec = options.get(name, {}).get("compression", default)
+                snap.rows(name, rtype).write(res, L.name_to_path(name), snap.set_size, comments.get(name, ""),
+                                             compression=parse(spec))
+                if spec not in (None, "", "none"):
+                    res[L.name_to_path(name)].attrs["compression"] = spec
             info_types = snap.result_types(L.INFO)
             if info_types:
                 info = out.create_group(L.INFO)

@@ -351,6 +351,9 @@ class Worker:
         #: facts about this worker process recorded for every run in ``BatchResult.info`` (e.g. ``gpus``)
         self.tags: dict[str, str] = {}
 
+    #: generations added through :meth:`extend` (backends that fetch them lazily count here)
+    generations_added = 0
+
     def extend(self, segments: list, total: int) -> None:
         """A new generation: add the exploration ``segments`` the master added (it now has ``total``)."""
         traj = self.frozen.trajectory

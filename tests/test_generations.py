@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hpcpet
-from conftest import ROOT, hpcpet_cli
+from conftest import ROOT, bin_path, hpcpet_cli
 from filecompare import assert_same_content
 
 GA = os.path.join(ROOT, "examples", "genetic.py")
@@ -160,10 +160,28 @@ def check_memory_flat(out, master_rss, generations):
         assert last - first < 10, (p, first, last)
 
 
+LAUNCH = {"serial": ((), ("--backend", "serial")), "pool": ((), ("--backend", "pool", "--ncores", "2")),
+          "scoop": ((), ("--backend", "scoop", "--ncores", "2")),
+          "mpi": ((bin_path("mpiexec"), "-n", "3"), ())}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["serial", "pool"])
+@pytest.mark.parametrize("backend", sorted(LAUNCH))
 def test_memory_is_flat_over_200_generations(tmp_path, backend):
     out, master = tmp_path / "m.h5", tmp_path / "master.txt"
+    prefix, opts = LAUNCH[backend]
     hpcpet_cli("run", os.path.join(ROOT, "tests", "experiments", "generations_memory.py"), "-o", out, "--quiet",
-               "--backend", backend, "--ncores", "2", env={"HPCPET_MASTER_RSS": str(master)}, timeout=600)
+               *opts, env={"HPCPET_MASTER_RSS": str(master)}, timeout=600, prefix=prefix)
     check_memory_flat(out, master, 200)
+
+
+@pytest.mark.parametrize("backend", ["mpi", "scoop"])
+def test_generations_on_mpi_and_scoop_equal_serial(tmp_path, backend):
+    serial = tmp_path / "serial.h5"
+    hpcpet_cli("run", GA, "-o", serial, "--quiet", "--seed", "3", "--backend", "serial")
+    out = tmp_path / f"{backend}.h5"
+    prefix, opts = LAUNCH[backend]
+    hpcpet_cli("run", GA, "-o", out, "--quiet", "--seed", "3", *opts, prefix=prefix)
+    assert_same_content(str(serial), str(out))
+    with hpcpet.load(str(out)) as t:
+        assert t.generations == 15 and t.meta["backend"] == backend

@@ -253,3 +253,18 @@ def test_post_processing_results_in_a_finished_file(kinds_file, tmp_path):
             t.add_result("x", 1)
     assert "summary.note = 'post-processed'" in hpcpet_cli("info", path).stdout
     assert not (tmp_path / "post.h5.segments").exists()
+
+
+def test_pandas_global_result_keeps_its_labels(kinds_file, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    path = str(tmp_path / "pd.h5")
+    shutil.copy(kinds_file, path)
+    df = pd.DataFrame({"a": [1, 2]}, index=["r", "s"])
+    with hpcpet.load(path, mode="a") as t:
+        t.add_result("table", df)
+    with hpcpet.load(path) as t:
+        got = t.globals["table"]
+        assert isinstance(got, pd.DataFrame) and got.equals(df) and list(got.index) == ["r", "s"]

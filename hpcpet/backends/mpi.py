@@ -46,6 +46,8 @@ from .base import Backend, BackendLost
 TAG_HELLO, TAG_WORK, TAG_RESULT, TAG_STOP, TAG_ERROR, TAG_STUCK = 11, 12, 13, 14, 15, 16
 #: seconds past --run-timeout after which a worker rank reports its run as stuck
 STUCK_GRACE = 2.0
+#: first item of a WORK message that carries a new generation's exploration segments
+EXTEND = "extend"
 #: master backends created in this process (they release their workers at exit)
 _MASTERS: list = []
 #: batches kept queued per worker rank
@@ -238,6 +240,18 @@ class MPIBackend(Backend):
         while self._queued.get(rank, 0) < PREFETCH and self._hand_out(source, rank):
             pass
 
+    def extend(self, segments: list, total: int) -> None:
+        """A new generation: its exploration segments go to every worker rank once.
+
+        They travel as a WORK message, so a rank always has them before the
+        first batch of the generation (MPI keeps the order of one sender's
+        messages of one tag).
+        """
+        if self._worker is not None:
+            self._worker.extend(segments, total)
+        for r in self.leaders:
+            self.comm.send((EXTEND, segments, total), dest=r, tag=TAG_WORK)
+
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         if self.size == 1:
             for batch in source:
@@ -418,6 +432,14 @@ class MPIBackend(Backend):
             payload = msg.recv()
             if payload is None:  # STOP (a WORK message is never None)
                 break
+            if payload[0] == EXTEND:  # a new generation: its exploration segments
+                _, segments, total = payload
+                worker.extend(segments, total)
+                if group is not None:
+                    order[:] = -2, 0
+                    group.Ibcast(order, root=0).Wait()
+                    group.bcast((segments, total), root=0)
+                continue
             start, stop = payload
             if group is not None:
                 order[:] = start, stop
@@ -449,6 +471,9 @@ class MPIBackend(Backend):
         while True:
             request = self.group.Ibcast(order, root=0)
             poll.until(request.Test)  # a blocking bcast would spin at 100 % CPU while idle
+            if order[0] == -2:  # a new generation
+                worker.extend(*self.group.bcast(None, root=0))
+                continue
             if order[0] < 0:
                 return
             worker.run_batch(range(int(order[0]), int(order[1])))

@@ -118,12 +118,23 @@ def _forget_frozen(keep: str | None) -> None:
     from scoop import shared
 
     for consts in (shared.elements or {}).values():
-        for name in [n for n in consts if isinstance(n, str) and n.startswith(KEY_PREFIX) and n != keep]:
+        for name in [n for n in consts if isinstance(n, str) and n.startswith(KEY_PREFIX)
+                     and not (keep and n.startswith(keep))]:
             del consts[name]
 
 
-def _run_batch(key: str, start: int, stop: int, careful: bool = False) -> BatchResult:
-    """Run one batch on a SCOOP worker (the frozen input is unpickled once per key)."""
+def _extension_key(key: str, k: int) -> str:
+    """Shared-constant key of the ``k``-th generation added to frozen input ``key`` (k = 1, 2, ...)."""
+    return f"{key}-ext{k}"
+
+
+def _run_batch(key: str, start: int, stop: int, generations: int = 0,
+               careful: bool = False) -> BatchResult:
+    """Run one batch on a SCOOP worker (the frozen input is unpickled once per key).
+
+    ``generations``: how many generations were added since the frozen input;
+    a worker fetches each one's exploration segments once.
+    """
     worker = _CACHE.get(key)
     if worker is None:
         from scoop import shared
@@ -136,6 +147,13 @@ def _run_batch(key: str, start: int, stop: int, careful: bool = False) -> BatchR
         worker = _CACHE[key] = Worker(frozen, os.getpid(), _worker_board(key))
         if frozen.setup is not None:  # threads (GPUs are not placed on SCOOP workers)
             frozen.setup.apply(None)
+    while worker.generations_added < generations:
+        from scoop import shared
+
+        k = worker.generations_added + 1
+        segments, total = shared.getConst(_extension_key(key, k), timeout=120)
+        worker.extend(segments, total)
+        worker.generations_added = k
     return worker.run_batch(range(start, stop), careful)
 
 
@@ -226,7 +244,18 @@ class ScoopBackend(Backend):
         self.key = KEY_PREFIX + uuid.uuid4().hex
         os.makedirs(board_dir(self.key), exist_ok=True)
         self._timeout = frozen.run_timeout
+        self.generations = 0
         shared.setConst(**{self.key: frozen})
+
+    def extend(self, segments: list, total: int) -> None:
+        """A new generation: its exploration segments are shared once, fetched once per worker."""
+        if self.local is not None:
+            self.local.extend(segments, total)
+            return
+        from scoop import shared
+
+        self.generations += 1
+        shared.setConst(**{_extension_key(self.key, self.generations): (segments, total)})
 
     def _log(self, text: str) -> None:
         print(f"[hpcpet] scoop: {text}", file=sys.stderr, flush=True)
@@ -250,7 +279,8 @@ class ScoopBackend(Backend):
             if flight.tries >= self.max_tries:
                 raise HpcpetError(f"SCOOP lost batch {flight.batch.start}..{flight.batch.stop - 1} "
                                   f"{flight.tries} times; finished runs are saved")
-            f = futures.submit(_run_batch, self.key, flight.batch.start, flight.batch.stop, flight.careful)
+            f = futures.submit(_run_batch, self.key, flight.batch.start, flight.batch.stop, self.generations,
+                               flight.careful)
             flight.futures.append(f)
             flight.tries += 1
             flight.submitted = time.monotonic()

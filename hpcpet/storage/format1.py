@@ -19,6 +19,7 @@ from ..errors import FileFormatError, HpcpetError
 from ..kinds import FIXED
 from ..naming import block_name, set_name
 from .files import open_h5
+from .reader import Run
 
 
 class L:
@@ -104,22 +105,6 @@ class _LazyColumns(Mapping):
 
     def __len__(self) -> int:
         return len(self._names)
-
-
-class Run:
-    """One run of a loaded trajectory: its parameter values and results."""
-
-    def __init__(self, index: int, parameters: dict, results: dict, status: str, error: str | None):
-        self.index, self.parameters, self.results = index, parameters, results
-        self.status, self.error = status, error
-
-    def __getitem__(self, name: str) -> Any:
-        if name in self.results:
-            return self.results[name]
-        return self.parameters[name]
-
-    def __repr__(self) -> str:
-        return f"Run({self.index}, {self.status}, {self.parameters}, {sorted(self.results)})"
 
 
 class Format1Trajectory:

@@ -40,6 +40,11 @@ def write_value(group: h5py.Group, path: str, value: Any, comment: str = "") -> 
     elif value is None:
         ds = group.create_dataset(path, data=h5py.Empty("f8"))
         ds.attrs["python_type"] = "None"
+    elif type(value).__module__.startswith("pandas") and type(value).__name__ in ("DataFrame", "Series"):
+        import pickle  # labels, index and dtypes kept exactly, as for per-run pandas results
+
+        ds = group.create_dataset(path, data=np.void(pickle.dumps(value, protocol=4)))
+        ds.attrs["python_type"] = "pickle"
     else:
         arr = np.asarray(value)
         if arr.dtype.kind == "O":
@@ -71,6 +76,10 @@ def read_value(ds: h5py.Dataset) -> Any:
         return v.tobytes()
     if kind == "str":
         return v.tobytes().decode("utf-8", "surrogatepass")
+    if kind == "pickle":
+        import pickle
+
+        return pickle.loads(v.tobytes())
     if ds.attrs.get("text") is not None:
         v = np.char.decode(v, "utf-8", "surrogatepass")
         v = v.tolist() if kind in ("list", "tuple") and isinstance(v, np.ndarray) else v

@@ -170,6 +170,28 @@ class Rows:
         """Every row's value (None where a row has none)."""
         return [self.value(k) for k in range(self.n)]
 
+    def to_column(self, sel: np.ndarray, keep: np.ndarray) -> Column:
+        """Rows ``sel`` (indices) as a worker's column (values kept only where ``keep``), e.g. for merge."""
+        has = self.has()[sel] & keep
+        present = None if has.all() else has
+        if self.kind == FIXED:
+            return Column(FIXED, self.data[sel], present)
+        rows = []
+        for j, k in enumerate(sel.tolist()):
+            if not has[j]:
+                rows.append(_empty_row(self.rtype) if self.kind == RAGGED else ("" if self.kind == STRING else b""))
+            elif self.kind == PICKLE:
+                rows.append(self.values[self.offsets[k]:self.offsets[k + 1]].tobytes())
+            else:
+                rows.append(self.value(k))
+        return Column(self.kind, rows, present)
+
+    def info_array(self, sel: np.ndarray) -> np.ndarray:
+        """Rows ``sel`` of a run-info column as a plain array."""
+        if self.kind == FIXED:
+            return self.data[sel]
+        return np.array([v if v is not None else "" for v in (self.value(k) for k in sel.tolist())], dtype=object)
+
     # ------------------------------------------------------------------ disk
     def write(self, parent: h5py.Group, path: str, chunk: int, comment: str = "",
               compression: dict | None = None) -> None:
@@ -336,31 +358,3 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     heads = e[:-1]
     out[heads] = s[1:] - (s[:-1] + ln[:-1] - 1)
     return np.cumsum(out)
-
-
-def _to_column(self: Rows, sel: np.ndarray, keep: np.ndarray) -> Column:
-    """Rows ``sel`` (indices) as a worker's column (values kept only where ``keep``), e.g. for merge."""
-    has = self.has()[sel] & keep
-    present = None if has.all() else has
-    if self.kind == FIXED:
-        return Column(FIXED, self.data[sel], present)
-    rows = []
-    for j, k in enumerate(sel.tolist()):
-        if not has[j]:
-            rows.append(_empty_row(self.rtype) if self.kind == RAGGED else ("" if self.kind == STRING else b""))
-        elif self.kind == PICKLE:
-            rows.append(self.values[self.offsets[k]:self.offsets[k + 1]].tobytes())
-        else:
-            rows.append(self.value(k))
-    return Column(self.kind, rows, present)
-
-
-def _info_array(self: Rows, sel: np.ndarray) -> np.ndarray:
-    """Rows ``sel`` of a run-info column as a plain array."""
-    if self.kind == FIXED:
-        return self.data[sel]
-    return np.array([v if v is not None else "" for v in (self.value(k) for k in sel.tolist())], dtype=object)
-
-
-Rows.to_column = _to_column
-Rows.info_array = _info_array

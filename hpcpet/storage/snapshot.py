@@ -250,9 +250,9 @@ class Snapshot:
                     continue
                 k = int(k[-1])
             if idx is None:  # the consolidated file: read just this run's row
-                if k >= len(g[p][L.OFFSETS if L.OFFSETS in g[p] else L.DATA]) - (1 if L.OFFSETS in g[p] else 0):
-                    continue
-                value = _one_row(g[p], k) if _present(g[p], k) else value
+                rows_in_file = len(g[p][L.DATA]) if L.DATA in g[p] else len(g[p][L.OFFSETS]) - 1
+                if k < rows_in_file and _present(g[p], k):
+                    value = _one_row(g[p], k)
                 continue
             rows = Rows.read(g[p])
             if rows.has()[k]:

@@ -103,29 +103,7 @@ class Writer:
         """Create a new results file for ``traj`` (which must be frozen)."""
         path = os.fspath(path)
         cls.check_target(path, overwrite=overwrite, set_size=set_size)
-        guard = Guard(path).acquire()
-        try:
-            for p in stale_files(path, -1):  # a new study: nothing of an earlier one stays
-                remove(p)
-            tmp = L.temporary(path, "header")
-            try:
-                with h5py.File(tmp, "w", locking=False) as h5:
-                    write_header(h5, traj, set_size, metadata or {}, source)
-                publish(tmp, path)
-            except BaseException as exc:
-                remove(tmp)
-                if isinstance(exc, (OSError, RuntimeError)):
-                    raise HpcpetError(f"cannot write {path}: {first_line(exc)}") from None
-                raise
-            snap = Snapshot(path)
-            try:
-                return cls(path, guard, snap)
-            finally:
-                snap.close()
-        except BaseException:
-            guard.release()
-            _remove_folder(path)
-            raise
+        return cls._new(path, lambda h5: write_header(h5, traj, set_size, metadata or {}, source))
 
     @classmethod
     def create_like(cls, path: str, template: Snapshot, *, overwrite: bool = False,
@@ -136,35 +114,42 @@ class Writer:
         """
         path = os.fspath(path)
         cls.check_target(path, overwrite=overwrite, set_size=template.set_size)
+
+        def header(h5: h5py.File) -> None:
+            copy_header(template, h5, exploration)
+            n = template.n_runs if exploration is None else len(exploration)
+            h5.create_dataset(L.STATUS, data=np.full(n, PENDING, np.uint8), chunks=(max(1, min(n, 65536)),))
+            h5.create_group(L.RESULTS)
+            skip = set(drop) | {"started", "ended", "complete", "resumed", "resume_count", "merged_from"}
+            for k, v in template.attrs.items():
+                if k not in skip:
+                    h5.attrs[k] = v
+            h5.attrs[L.SEGMENTS_ATTR] = 0
+            h5.attrs["created"] = now()
+            if exploration is not None:
+                h5.attrs["n_runs"] = n
+                h5.attrs["exploration_fingerprint"] = exploration.fingerprint()
+                h5.attrs["exploration_segments"] = json.dumps(exploration.describe(), default=str)
+            for k, v in (attrs or {}).items():
+                h5.attrs[k] = v
+        return cls._new(path, header)
+
+    @classmethod
+    def _new(cls, path: str, header) -> "Writer":
+        """Take the guard, publish the results file that ``header(h5)`` fills, return its writer."""
         guard = Guard(path).acquire()
         try:
-            for p in stale_files(path, -1):
+            for p in stale_files(path, -1):  # a new study: nothing of an earlier one stays
                 remove(p)
             tmp = L.temporary(path, "header")
             try:
                 with h5py.File(tmp, "w", locking=False) as h5:
-                    copy_header(template, h5, exploration)
-                    n = template.n_runs if exploration is None else len(exploration)
-                    h5.create_dataset(L.STATUS, data=np.full(n, PENDING, np.uint8),
-                                      chunks=(max(1, min(n, 65536)),))
-                    h5.create_group(L.RESULTS)
-                    skip = set(drop) | {"started", "ended", "complete", "resumed", "resume_count", "merged_from"}
-                    for k, v in template.attrs.items():
-                        if k not in skip:
-                            h5.attrs[k] = v
-                    h5.attrs[L.SEGMENTS_ATTR] = 0
-                    h5.attrs["created"] = now()
-                    if exploration is not None:
-                        import json
-
-                        h5.attrs["n_runs"] = n
-                        h5.attrs["exploration_fingerprint"] = exploration.fingerprint()
-                        h5.attrs["exploration_segments"] = json.dumps(exploration.describe(), default=str)
-                    for k, v in (attrs or {}).items():
-                        h5.attrs[k] = v
+                    header(h5)
                 publish(tmp, path)
-            except BaseException:
+            except BaseException as exc:
                 remove(tmp)
+                if isinstance(exc, (OSError, RuntimeError)):
+                    raise HpcpetError(f"cannot write {path}: {first_line(exc)}") from None
                 raise
             snap = Snapshot(path)
             try:
@@ -304,7 +289,8 @@ class Writer:
         from ..naming import check_name
 
         check_name(name)
-        if not isinstance(value, (str, bytes, np.bytes_)) and value is not None:
+        pandas = type(value).__module__.startswith("pandas") and type(value).__name__ in ("DataFrame", "Series")
+        if not isinstance(value, (str, bytes, np.bytes_)) and value is not None and not pandas:
             try:
                 kind = np.asarray(value).dtype.kind
             except (ValueError, TypeError):

@@ -1,0 +1,34 @@
+"""Heavy results: HPCPET_HEAVY_N runs, each storing one float64 array of HPCPET_HEAVY_KB kB.
+
+HPCPET_HEAVY_TRACE=1 stores a membrane voltage that relaxes to rest instead (long constant
+stretches: what compression is for); otherwise the array is cheap to make and incompressible.
+"""
+import os
+
+import numpy as np
+
+import hpcpet
+
+N = int(os.environ.get("HPCPET_HEAVY_N", "4000"))
+KB = int(os.environ.get("HPCPET_HEAVY_KB", "100"))
+TRACE = os.environ.get("HPCPET_HEAVY_TRACE") == "1"
+_BASE = np.random.default_rng(0).random(KB * 128)
+
+
+def build(traj):
+    traj.add_parameter("i", 0)
+    traj.explore({"i": list(range(N))})
+
+
+def run(traj):
+    if TRACE:
+        v = np.full(KB * 128, -65.0)
+        k = min(len(v), 2000)
+        v[:k] = -65.0 + 30.0 * np.exp(-np.arange(k) / (20.0 + traj.i % 50))
+    else:
+        v = _BASE + traj.i
+    traj.add_result("v", v)
+
+
+if __name__ == "__main__":
+    hpcpet.main()

@@ -40,6 +40,8 @@ def fill_value(dtype: np.dtype) -> Any:
         return np.nan
     if kind == "b":
         return False
+    if kind == "S":
+        return b""
     return 0
 
 

@@ -73,7 +73,8 @@ def resume(path: str, function: Callable | None = None, *args: Any, backend: str
            ncores: int | None = None, retry_failed: bool = False, force: bool = False,
            experiment: str | None = None, progress: str = "auto", fail_fast: bool = False,
            batch_size: int | None = None, next_runs: Callable | None = None,
-           max_generations: int | None = None, **kwargs: Any):
+           max_generations: int | None = None, run_timeout: float | None = None, retries: int = 0,
+           capture: bool = False, **kwargs: Any):
     """Complete the results file ``path``: run exactly the runs that are not done yet.
 
     Parameters
@@ -93,6 +94,8 @@ def resume(path: str, function: Callable | None = None, *args: Any, backend: str
         still be identical).
     experiment : str, optional
         The experiment file, if it moved since ``path`` was written.
+    run_timeout, retries, capture
+        Per-run control, as for :class:`hpcpet.Environment`.
     next_runs, max_generations
         As for :meth:`hpcpet.Environment.run` (default: the experiment file's
         ``next_runs`` and the recorded limit): a study killed in generation k
@@ -120,6 +123,7 @@ def resume(path: str, function: Callable | None = None, *args: Any, backend: str
     else:
         traj = trajectory_from_file(path)
     env = Environment(traj, path, backend=be, progress=progress, fail_fast=fail_fast,
-                      batch_size=batch_size, experiment=exp)
+                      batch_size=batch_size, experiment=exp, run_timeout=run_timeout, retries=retries,
+                      capture=capture)
     return env.resume(function, *args, retry_failed=retry_failed, next_runs=next_runs,
                       max_generations=max_generations, **kwargs)

@@ -316,3 +316,17 @@ def test_run_info_and_output_reach_the_file(tmp_path, backend):
         assert (info["duration"] >= 0.02).all() and set(info["host"].tolist()) == {socket.gethostname()}
         for i in range(6):
             assert sorted(t.run(i).output.splitlines()) == [f"C says {i}", f"python says {i}"]
+
+
+def test_resume_takes_the_run_control_options(tmp_path):
+    """resume --retries / --run-timeout / --capture reach the runs like run's do."""
+    from conftest import experiment as _exp
+
+    out = tmp_path / "r.h5"
+    proc = hpcpet_cli("resume", out, "--run-timeout", "0", check=False)
+    assert proc.returncode == 2 and "--run-timeout must be > 0" in proc.stderr
+    proc = hpcpet_cli("resume", out, "--retries", "-1", check=False)
+    assert proc.returncode == 2 and "--retries must be >= 0" in proc.stderr
+    hpcpet_cli("run", _exp("product.py"), "-o", out, "--quiet")
+    proc = hpcpet_cli("resume", out, "--quiet", "--retries", "1", "--run-timeout", "5", "--capture")
+    assert proc.returncode == 0

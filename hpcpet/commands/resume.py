@@ -1,7 +1,8 @@
 """``resume``: complete an interrupted results file, running exactly the missing runs."""
 from __future__ import annotations
 
-from .run import add_run_options, check_run_options, make_backend, prepare_workers, progress_mode
+from .run import (add_run_control_options, add_run_options, check_run_control_options, check_run_options,
+                  make_backend, prepare_workers, progress_mode)
 
 
 def add_parser(sub) -> None:
@@ -16,11 +17,13 @@ def add_parser(sub) -> None:
     p.add_argument("--experiment", default=None, metavar="PATH",
                    help="the experiment file, if it moved since FILE was written")
     add_run_options(p)
+    add_run_control_options(p)
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
     check_run_options(args)
+    check_run_control_options(args)
     prepare_workers(args)  # before anything imports numpy
     from ..resuming import resume
 
@@ -28,7 +31,8 @@ def main(args) -> int:
     summary = resume(args.file, backend=backend, retry_failed=args.retry_failed, force=args.force,
                      experiment=args.experiment, progress=progress_mode(args),
                      fail_fast=args.fail_fast, batch_size=args.batch_size,
-                     max_generations=args.max_generations)
+                     max_generations=args.max_generations, run_timeout=args.run_timeout,
+                     retries=args.retries, capture=args.capture)
     if summary is None:  # an MPI worker rank
         return 0
     if not args.quiet:

@@ -326,8 +326,11 @@ class LoadedTrajectory:
         out = {}
         for name, t in self._types(L.INFO).items():
             rows = self._snap.rows(name, t, L.INFO)
-            out[name] = rows.data if rows.kind == FIXED else np.array(
-                [v if v is not None else "" for v in rows.to_list()], dtype=object)
+            if rows.kind == FIXED and rows.data.dtype.kind == "S":  # text stored as UTF-8 bytes (host)
+                out[name] = np.char.decode(rows.data, "utf-8", "surrogatepass")
+            else:
+                out[name] = rows.data if rows.kind == FIXED else np.array(
+                    [v if v is not None else "" for v in rows.to_list()], dtype=object)
         return out
 
     def run(self, index: int) -> Run:
@@ -350,6 +353,8 @@ class LoadedTrajectory:
         info = {}
         for name in self._types(L.INFO):
             v = self._snap.row(name, index, L.INFO)
+            if isinstance(v, bytes):
+                v = v.decode("utf-8", "surrogatepass")
             if v is not None:
                 info[name] = v
         names = {PENDING: "pending", DONE: "done", FAILED: "failed"}

@@ -276,7 +276,7 @@ def _one_row(g: h5py.Group, k: int) -> Any:
     t = read_type(g)
     if t.kind == FIXED:
         v = g[L.DATA][k]
-        return v[()] if np.ndim(v) == 0 else v
+        return v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v
     lo, hi = (int(x) for x in g[L.OFFSETS][k:k + 2])
     raw = g[L.VALUES][lo:hi]
     if t.kind == RAGGED:

@@ -415,12 +415,12 @@ class Writer:
             try:
                 for b in batches:
                     if name in b.info:
-                        rtype = widen(rtype, type_of(_info_column(b.info[name])))
+                        rtype = widen(rtype, type_of(_info_column(b.info[name], name)))
             except Refused:
                 continue  # run info is a convenience: never fail runs for it
             self.info_types[name] = rtype
             seg.info[name] = Rows.concat(
-                [Rows.from_column(_info_column(b.info[name]), rtype, k) if name in b.info
+                [Rows.from_column(_info_column(b.info[name], name), rtype, k) if name in b.info
                  else absent(rtype, int(k.sum())) for b, k in zip(batches, keeps)], rtype)
         for b in batches:
             seg.errors.update({i: t for i, t in b.errors.items()
@@ -513,10 +513,25 @@ def _nbytes(result: BatchResult) -> int:
     return total
 
 
-def _info_column(arr: np.ndarray) -> Column:
+def _info_column(arr: np.ndarray, name: str = "") -> Column:
+    """A run-info array as a compact column: short text as fixed-width UTF-8 bytes (``host``),
+    small integers in the smallest integer type, durations as float32; captured output as text."""
     arr = np.asarray(arr)
-    if arr.dtype.kind in "US" or arr.dtype.kind == "O":
-        return Column(STRING, [str(v) for v in arr.tolist()])
+    if arr.dtype.kind in "USO":
+        if name == "output":
+            return Column(STRING, ["" if v is None else str(v) for v in arr.tolist()])
+        if arr.dtype.kind != "S":
+            first = arr.flat[0] if arr.size else ""
+            if arr.size and (arr == first).all():  # constant in a batch (host): encode once
+                enc = str(first).encode("utf-8", "surrogatepass")
+                return Column(FIXED, np.full(arr.shape, enc, dtype=f"S{max(1, len(enc))}"))
+            arr = np.char.encode(arr.astype(str), "utf-8", "surrogatepass")
+        return Column(FIXED, arr)
+    if arr.dtype.kind in "iu" and arr.size:
+        small = np.result_type(np.min_scalar_type(int(arr.min())), np.min_scalar_type(int(arr.max())))
+        return Column(FIXED, arr.astype(small, copy=False))
+    if arr.dtype.kind == "f" and name == "duration":
+        return Column(FIXED, arr.astype(np.float32))
     return Column(FIXED, arr)
 
 

@@ -156,7 +156,7 @@ class Rows:
             return None
         if self.kind == FIXED:
             v = self.data[k]
-            return v[()] if v.ndim == 0 else v
+            return v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v
         lo, hi = int(self.offsets[k]), int(self.offsets[k + 1])
         raw = self.values[lo:hi]
         if self.kind == RAGGED:
@@ -300,19 +300,13 @@ def absent(rtype: ResultType, n: int) -> Rows:
 
 def assemble(n: int, sources: list[tuple[np.ndarray, Rows]], rtype: ResultType) -> Rows:
     """Rows of runs ``0..n-1`` from ``(run indices, rows)`` sources; a later source wins a run."""
+    if rtype.kind == FIXED:
+        return assemble_fixed(n, iter(sources), rtype)
     sources = [(idx, rows.astype(rtype)) for idx, rows in sources]
-    owner = np.full(n, -1, np.int64)
+    owner = np.full(n, -1, np.int32)
     for s, (idx, rows) in enumerate(sources):
         owner[idx[rows.has()]] = s
     present = owner >= 0
-    if rtype.kind == FIXED:
-        shape = tuple(rtype.shape or ())
-        data = np.full((n,) + shape, fill_value(rtype.dtype), rtype.dtype)
-        for s, (idx, rows) in enumerate(sources):
-            mine = owner[idx] == s
-            if mine.any():
-                data[idx[mine]] = rows.data[mine]
-        return Rows(rtype, n, data=data, present=None if present.all() else present)
     lengths = np.zeros(n, np.int64)
     ndim = 0
     for s, (idx, rows) in enumerate(sources):
@@ -345,6 +339,26 @@ def assemble(n: int, sources: list[tuple[np.ndarray, Rows]], rtype: ResultType) 
                 shapes[idx[mine], 0] = ln
     return Rows(rtype, n, values=values, offsets=offsets, shapes=shapes,
                 present=None if present.all() else present)
+
+
+def assemble_fixed(n: int, sources, rtype: ResultType) -> Rows:
+    """:func:`assemble` for a fixed kind from an iterator of sources, one in memory at a time.
+
+    Assigning in order lets a later source win a run; no other bookkeeping is needed.
+    """
+    shape = tuple(rtype.shape or ())
+    data = np.full((n,) + shape, fill_value(rtype.dtype), rtype.dtype)
+    present = np.zeros(n, bool)
+    for idx, rows in sources:
+        rows = rows.astype(rtype)
+        if rows.present is None:
+            data[idx] = rows.data
+            present[idx] = True
+        else:
+            has = rows.present
+            data[idx[has]] = rows.data[has]
+            present[idx[has]] = True
+    return Rows(rtype, n, data=data, present=None if present.all() else present)
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -150,8 +150,17 @@ class SegmentFile:
         self.h5 = open_h5(path, "r")
         a = self.h5.attrs
         self.first, self.last, self.level = int(a["first"]), int(a["last"]), int(a.get("level", 0))
-        self.index = self.h5[L.RUN_INDEX][()]
-        self.status = self.h5[L.STATUS][()]
+        self.n = int(a.get("n", len(self.h5[L.RUN_INDEX])))
+
+    @property
+    def index(self) -> np.ndarray:
+        """The runs this segment holds (read on each use: a 10^7-run study keeps none in memory)."""
+        return self.h5[L.RUN_INDEX][()]
+
+    @property
+    def status(self) -> np.ndarray:
+        """Their status."""
+        return self.h5[L.STATUS][()]
 
     def close(self) -> None:
         if self.h5.id.valid:

@@ -14,10 +14,11 @@ import h5py
 import numpy as np
 
 from ..errors import FileFormatError, HpcpetError
+from ..kinds import FIXED
 from ..widening import Refused, ResultType, widen
 from . import layout as L
 from .files import open_h5
-from .rows import Rows, absent, assemble, read_type
+from .rows import Rows, absent, assemble, assemble_fixed, read_type
 from .segments import SegmentFile, _result_groups, live_segments
 
 
@@ -47,9 +48,6 @@ class Snapshot:
         if not os.path.exists(path):
             raise HpcpetError(f"file not found: {path}")
         self.segments: list[SegmentFile] = []
-        from .compression import enable_readers
-
-        enable_readers()  # zstd / blosc columns need hdf5plugin's filters
         self.h5 = open_h5(path, "r")
         ino = os.fstat(self.h5.id.get_vfd_handle()).st_ino
         a = self.h5.attrs
@@ -63,6 +61,10 @@ class Snapshot:
             self.n_runs = int(a["n_runs"])
             self.set_size = int(a["set_size"])
             self.attrs: dict[str, Any] = {k: _text(a[k]) for k in a}
+            if any(p in str(self.attrs.get("compression", "")) for p in ("zstd", "blosc")):
+                from .compression import enable_readers
+
+                enable_readers()  # the zstd / blosc filters come from hdf5plugin
             self.base_status = self.h5[L.STATUS][()]
         except (KeyError, OSError, RuntimeError) as exc:
             raise FileFormatError(f"{path} is damaged ({exc})") from None
@@ -223,19 +225,30 @@ class Snapshot:
         """Rows of result ``name`` for every run (later sources win)."""
         if rtype is None:
             rtype = self.result_types(root)[name]
-        sources, whole = [], None
-        for idx, g in self._groups(root):
-            p = L.name_to_path(name)
-            if p in g and isinstance(g[p], h5py.Group):
-                rows = Rows.read(g[p])
-                if idx is None:
-                    whole = rows
-                sources.append((np.arange(rows.n) if idx is None else idx, rows))
-        if not sources:
+        p = L.name_to_path(name)
+        groups = [(idx, g[p]) for idx, g in self._groups(root) if p in g and isinstance(g[p], h5py.Group)]
+        if not groups:
             return absent(rtype, self.n_runs)
-        if len(sources) == 1 and whole is not None and whole.rtype == rtype and whole.n == self.n_runs:
-            return whole  # the consolidated file alone: no copy
-        return assemble(self.n_runs, sources, rtype)
+        for _, g in groups:
+            spec = g.attrs.get("compression")
+            if spec is not None and any(x in _text(spec) for x in ("zstd", "blosc")):
+                from .compression import enable_readers
+
+                enable_readers()
+        if len(groups) == 1 and groups[0][0] is None:
+            whole = Rows.read(groups[0][1])
+            if whole.rtype == rtype and whole.n == self.n_runs:
+                return whole  # the consolidated file alone: no copy
+            groups = [(np.arange(whole.n), None)]
+            sources = [(groups[0][0], whole)]
+            return assemble(self.n_runs, sources, rtype)
+
+        def read(idx, g):
+            rows = Rows.read(g)
+            return (np.arange(rows.n) if idx is None else idx), rows
+        if rtype.kind == FIXED:  # one source in memory at a time (10^7-run columns)
+            return assemble_fixed(self.n_runs, (read(idx, g) for idx, g in groups), rtype)
+        return assemble(self.n_runs, [read(idx, g) for idx, g in groups], rtype)
 
     def row(self, name: str, index: int, root: str = L.RESULTS) -> Any:
         """The value of result ``name`` of run ``index`` (None if absent); reads only what it needs."""

@@ -39,6 +39,9 @@ from .snapshot import Snapshot
 
 #: segments of one level merged into one of the next level (keeps the folder small in long studies)
 FANOUT = 8
+#: segments holding more runs than this are left as they are: there are few of them, and
+#: merging them would only rewrite a lot of data (consolidation reads them once at close)
+COMPACT_MAX_RUNS = 200_000
 
 
 class DiskFullError(HpcpetError):
@@ -74,6 +77,7 @@ class Writer:
         self.options: dict[str, dict] = snapshot.result_options()
         self.seq = snapshot.last
         self._live = [(s.first, s.last, s.level, s.path) for s in snapshot.segments]
+        self._runs = {s.path: len(s.index) for s in snapshot.segments}  # runs per live segment
         self._pieces = len(snapshot.pieces())  # exploration segments the study has
         self._extension: tuple | None = None  # (new exploration segments, exploration, first new run)
         #: runs this file is responsible for: its part's slice (see hpcpet.parts), else all
@@ -447,6 +451,7 @@ class Writer:
         self.seq += 1
         seg_path = write_segment(self.path, self.seq, self.seq, seg, self.set_size)
         self._live.append((self.seq, self.seq, 0, seg_path))
+        self._runs[seg_path] = len(seg.index)
         self.status[seg.index] = seg.status
         self._pending.clear()
         self._pending_bytes = 0
@@ -464,6 +469,8 @@ class Writer:
         """Merge the newest :data:`FANOUT` segments when they share a level (a binary counter)."""
         while len(self._live) >= FANOUT and len({s[2] for s in self._live[-FANOUT:]}) == 1:
             group = self._live[-FANOUT:]
+            if sum(self._runs.get(p, 0) for _, _, _, p in group) > COMPACT_MAX_RUNS:
+                break
             level = group[0][2] + 1
             first, last = group[0][0], group[-1][1]
             segs = [SegmentFile(p) for _, _, _, p in group]
@@ -475,7 +482,9 @@ class Writer:
                     s.close()
             for _, _, _, p in group:
                 remove(p)
+                self._runs.pop(p, None)
             self._live[-FANOUT:] = [(first, last, level, path)]
+            self._runs[path] = len(data.index)
 
     def close(self) -> None:
         """Commit what is left and consolidate the study into one results file."""
@@ -504,7 +513,7 @@ class Writer:
 
 def _nbytes(result: BatchResult) -> int:
     """About how much memory a batch's results take."""
-    total = 0
+    total = sum(getattr(a, "nbytes", 0) for a in result.info.values())
     for col in result.columns.values():
         if isinstance(col.data, np.ndarray):
             total += col.data.nbytes
@@ -610,8 +619,8 @@ def consolidate(path: str, attrs: dict[str, Any]) -> None:
             info_types = snap.result_types(L.INFO)
             if info_types:
                 info = out.create_group(L.INFO)
-                for name, rtype in info_types.items():
-                    snap.rows(name, rtype, L.INFO).write(info, name, snap.set_size)
+                for name, rtype in info_types.items():  # small, regular columns: lzf packs them cheaply
+                    snap.rows(name, rtype, L.INFO).write(info, name, snap.set_size, compression=parse("lzf"))
             a = out.attrs
             for k, v in snap.attrs.items():
                 a[k] = v

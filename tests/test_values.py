@@ -210,3 +210,17 @@ def test_bad_compression_is_a_one_line_error(tmp_path):
                       check=False)
     assert proc.returncode == 2 and "unknown compression 'zip'" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_compressed_columns_are_chunked_in_whole_buckets(tmp_path):
+    import h5py
+
+    traj = hpcpet.Trajectory()
+    traj.add_parameter("i", 0)
+    traj.explore({"i": list(range(3000))})
+    path = str(tmp_path / "c.h5")
+    hpcpet.Environment(traj, path, progress="quiet", set_size=100, compression="gzip").run(
+        lambda t: t.add_result("z", float(t.i)))
+    with h5py.File(path, "r") as f:
+        rows = f["results/z/data"].chunks[0]
+        assert rows % 100 == 0 or rows == 3000

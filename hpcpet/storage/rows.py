@@ -251,17 +251,20 @@ def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-#: largest chunk in bytes: a bucket of big rows is split into several chunks
-MAX_CHUNK_BYTES = 4 << 20
+#: about how many bytes a chunk of a compressed column holds (a whole number of buckets)
+CHUNK_BYTES = 1 << 20
 
 
 def _dataset(g: h5py.Group, name: str, data: np.ndarray, chunks: tuple, kw: dict) -> None:
-    if data.size == 0:
+    """Uncompressed: contiguous (one read loads a column). Compressed: chunks of whole buckets, ~1 MB."""
+    if data.size == 0 or not kw:
         g.create_dataset(name, data=data)
         return
+    bucket = max(1, chunks[0])
     row = max(1, int(np.prod(chunks[1:], dtype=np.int64)) * data.dtype.itemsize)
-    rows = max(1, min(chunks[0], MAX_CHUNK_BYTES // row))
-    g.create_dataset(name, data=data, chunks=(rows,) + tuple(chunks[1:]), **kw)
+    rows = max(1, CHUNK_BYTES // row)
+    rows = bucket * max(1, rows // bucket) if rows >= bucket else rows
+    g.create_dataset(name, data=data, chunks=(min(rows, len(data)),) + tuple(chunks[1:]), **kw)
 
 
 def _empty_row(rtype: ResultType) -> Any:

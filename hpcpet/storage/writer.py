@@ -513,7 +513,7 @@ class Writer:
 
 def _nbytes(result: BatchResult) -> int:
     """About how much memory a batch's results take."""
-    total = sum(getattr(a, "nbytes", 0) for a in result.info.values())
+    total = 0  # results only: run info (a few tens of bytes a run) rides along
     for col in result.columns.values():
         if isinstance(col.data, np.ndarray):
             total += col.data.nbytes

@@ -42,6 +42,8 @@ FANOUT = 8
 #: segments holding more runs than this are left as they are: there are few of them, and
 #: merging them would only rewrite a lot of data (consolidation reads them once at close)
 COMPACT_MAX_RUNS = 200_000
+#: ... or more bytes than this (a merge holds its inputs in memory)
+COMPACT_MAX_BYTES = 16 << 20
 
 
 class DiskFullError(HpcpetError):
@@ -469,7 +471,8 @@ class Writer:
         """Merge the newest :data:`FANOUT` segments when they share a level (a binary counter)."""
         while len(self._live) >= FANOUT and len({s[2] for s in self._live[-FANOUT:]}) == 1:
             group = self._live[-FANOUT:]
-            if sum(self._runs.get(p, 0) for _, _, _, p in group) > COMPACT_MAX_RUNS:
+            if sum(self._runs.get(p, 0) for _, _, _, p in group) > COMPACT_MAX_RUNS or \
+                    sum(_size(p) for _, _, _, p in group) > COMPACT_MAX_BYTES:
                 break
             level = group[0][2] + 1
             first, last = group[0][0], group[-1][1]
@@ -509,6 +512,13 @@ class Writer:
         self.closed = True
         self.guard.release()
         _remove_folder(self.path)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _nbytes(result: BatchResult) -> int:

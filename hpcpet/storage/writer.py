@@ -79,7 +79,7 @@ class Writer:
         self.options: dict[str, dict] = snapshot.result_options()
         self.seq = snapshot.last
         self._live = [(s.first, s.last, s.level, s.path) for s in snapshot.segments]
-        self._runs = {s.path: len(s.index) for s in snapshot.segments}  # runs per live segment
+        self._runs = {s.path: s.n for s in snapshot.segments}  # runs per live segment
         self._pieces = len(snapshot.pieces())  # exploration segments the study has
         self._extension: tuple | None = None  # (new exploration segments, exploration, first new run)
         #: runs this file is responsible for: its part's slice (see hpcpet.parts), else all
@@ -90,7 +90,6 @@ class Writer:
         #: results held before they are committed (HPCPET_CHECKPOINT_MB, default 8): the writer's memory bound
         self.checkpoint_bytes = float(os.environ.get("HPCPET_CHECKPOINT_MB", "8")) * (1 << 20)
         self._pending_bytes = 0
-        self._new_options = False
         self._pending: list[BatchResult] = []
         self._seen = np.zeros(self.n_runs, bool)  # runs taken by this writer
         self._new_attrs: dict[str, Any] = {}
@@ -99,8 +98,6 @@ class Writer:
         self._space_checked = -1e9
         self.disk_full = False
         self.closed = False
-        #: runs marked done that reopen found damaged (always 0: committed segments are immutable)
-        self.damaged = 0
 
     # ------------------------------------------------------------------ open
     @classmethod
@@ -389,7 +386,6 @@ class Writer:
                         self._fail(result, np.flatnonzero(result.status == DONE), f"HpcpetError: result {name!r}: {exc}")
                     continue
                 self.options[name] = opts
-                self._new_options = True
         self._pending_bytes += _nbytes(result)
         if (time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
                 or self._pending_bytes >= self.checkpoint_bytes):

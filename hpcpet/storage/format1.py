@@ -19,7 +19,7 @@ from ..errors import FileFormatError, HpcpetError
 from ..kinds import FIXED
 from ..naming import block_name, set_name
 from .files import open_h5
-from .reader import Run
+from .reader import Run, StudyView
 
 
 class L:
@@ -107,7 +107,7 @@ class _LazyColumns(Mapping):
         return len(self._names)
 
 
-class Format1Trajectory:
+class Format1Trajectory(StudyView):
     """A results file opened read-only; see :func:`load`.
 
     Use it as a context manager, or call :meth:`close`.
@@ -132,22 +132,10 @@ class Format1Trajectory:
         self._status: np.ndarray | None = None
 
     # ------------------------------------------------------------------ basics
-    def __len__(self) -> int:
-        return self.n_runs
-
-    def __enter__(self) -> "Format1Trajectory":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def close(self) -> None:
         """Close the file."""
         if self.h5.id.valid:
             self.h5.close()
-
-    def __repr__(self) -> str:
-        return f"<hpcpet trajectory {self.name!r}: {self.n_runs} runs, {self.path}>"
 
     @property
     def explored(self) -> Mapping[str, np.ndarray]:
@@ -195,16 +183,6 @@ class Format1Trajectory:
     def status(self) -> np.ndarray:
         """Per-run status: 0 pending, 1 done, 2 failed (re-read on each access)."""
         return self.h5[L.STATUS][()]
-
-    @property
-    def completed(self) -> np.ndarray:
-        """Bool array: which runs finished successfully."""
-        return self.status == DONE
-
-    @property
-    def failed(self) -> np.ndarray:
-        """Bool array: which runs raised an exception."""
-        return self.status == FAILED
 
     @property
     @_readable
@@ -381,15 +359,3 @@ class Format1Trajectory:
     def file_size(self) -> int:
         """Size of the file in bytes."""
         return os.path.getsize(self.path)
-
-    def to_xarray(self, name: str):
-        """Result ``name`` as an xarray.DataArray over the exploration (see hpcpet.analysis)."""
-        from ..analysis import to_xarray
-
-        return to_xarray(self, name)
-
-    def to_pandas(self, results: list[str] | None = None):
-        """One row per run: explored parameters, scalar results, status (see hpcpet.analysis)."""
-        from ..analysis import to_pandas
-
-        return to_pandas(self, results)

@@ -76,7 +76,48 @@ class Run:
         return f"Run({self.index}, {self.status}, {self.parameters}, {sorted(self.results)})"
 
 
-class LoadedTrajectory:
+class StudyView:
+    """What every loaded study offers on top of its format's own reading (format 2 and format 1).
+
+    Subclasses set ``path``, ``name`` and ``n_runs`` and provide ``status`` and ``close``.
+    """
+
+    def __len__(self) -> int:
+        return self.n_runs
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<hpcpet trajectory {self.name!r}: {self.n_runs} runs, {self.path}>"
+
+    @property
+    def completed(self) -> np.ndarray:
+        """Bool array: which runs finished successfully."""
+        return self.status == DONE
+
+    @property
+    def failed(self) -> np.ndarray:
+        """Bool array: which runs raised an exception."""
+        return self.status == FAILED
+
+    def to_xarray(self, name: str):
+        """Result ``name`` as an xarray.DataArray over the exploration (see hpcpet.analysis)."""
+        from ..analysis import to_xarray
+
+        return to_xarray(self, name)
+
+    def to_pandas(self, results: list[str] | None = None):
+        """One row per run: explored parameters, scalar results, status (see hpcpet.analysis)."""
+        from ..analysis import to_pandas
+
+        return to_pandas(self, results)
+
+
+class LoadedTrajectory(StudyView):
     """A study opened read-only; see :func:`hpcpet.load`.
 
     Use it as a context manager, or call :meth:`close`.
@@ -121,15 +162,6 @@ class LoadedTrajectory:
         return is_live(read_guard(self.path))
 
     # ------------------------------------------------------------------ basics
-    def __len__(self) -> int:
-        return self.n_runs
-
-    def __enter__(self) -> "LoadedTrajectory":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def close(self) -> None:
         """Close the files (in ``mode="a"``: store the results added, consolidating the study)."""
         self._snap.close()
@@ -146,12 +178,7 @@ class LoadedTrajectory:
         if self._writer is None:
             raise HpcpetError(f"{self.path} is open read-only; store results after the runs with "
                               f"'with hpcpet.load(path, mode=\"a\") as t: t.add_result(...)'")
-        from .header import write_value  # noqa: F401  (checked when written)
-
         self._writer.add_global(name, value, comment)
-
-    def __repr__(self) -> str:
-        return f"<hpcpet trajectory {self.name!r}: {self.n_runs} runs, {self.path}>"
 
     @property
     def explored(self) -> Mapping[str, np.ndarray]:
@@ -203,16 +230,6 @@ class LoadedTrajectory:
         if "status" not in self._cache:
             self._cache["status"] = self._snap.status()
         return self._cache["status"].copy()
-
-    @property
-    def completed(self) -> np.ndarray:
-        """Bool array: which runs finished successfully."""
-        return self.status == DONE
-
-    @property
-    def failed(self) -> np.ndarray:
-        """Bool array: which runs raised an exception."""
-        return self.status == FAILED
 
     @property
     def errors(self) -> dict[int, str]:
@@ -370,18 +387,6 @@ class LoadedTrajectory:
             except OSError:
                 pass
         return size
-
-    def to_xarray(self, name: str):
-        """Result ``name`` as an xarray.DataArray over the exploration (see hpcpet.analysis)."""
-        from ..analysis import to_xarray
-
-        return to_xarray(self, name)
-
-    def to_pandas(self, results: list[str] | None = None):
-        """One row per run: explored parameters, scalar results, status (see hpcpet.analysis)."""
-        from ..analysis import to_pandas
-
-        return to_pandas(self, results)
 
 
 def _as_float(col):

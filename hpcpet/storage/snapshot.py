@@ -48,6 +48,7 @@ class Snapshot:
         if not os.path.exists(path):
             raise HpcpetError(f"file not found: {path}")
         self.segments: list[SegmentFile] = []
+        self._status: np.ndarray | None = None
         self.h5 = open_h5(path, "r")
         ino = os.fstat(self.h5.id.get_vfd_handle()).st_ino
         a = self.h5.attrs
@@ -155,11 +156,13 @@ class Snapshot:
 
     # ------------------------------------------------------------------ runs
     def status(self) -> np.ndarray:
-        """Status of every run (uint8)."""
-        st = self.base_status.copy()
-        for seg in self.segments:
-            st[seg.index] = seg.status
-        return st
+        """Status of every run (uint8; a copy: the snapshot never changes, so it is computed once)."""
+        if self._status is None:
+            st = self.base_status.copy()
+            for seg in self.segments:
+                st[seg.index] = seg.status
+            self._status = st
+        return self._status.copy()
 
     def errors(self) -> dict[int, str]:
         """Run index -> error text of runs that are failed now."""

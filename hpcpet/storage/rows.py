@@ -332,8 +332,7 @@ def assemble(n: int, sources: list[tuple[np.ndarray, Rows]], rtype: ResultType) 
         dst_lo = offsets[idx[mine]]
         if ln.sum():
             step = np.repeat(dst_lo - src_lo, ln)
-            src = np.concatenate([np.arange(a, a + b) for a, b in zip(src_lo, ln)]) if len(ln) < 64 \
-                else _ranges(src_lo, ln)
+            src = _ranges(src_lo, ln)
             values[src + step] = r.values[src]
         if shapes is not None:
             if r.shapes is not None:

@@ -36,14 +36,16 @@ class BatchResult:
     seconds : float
         Wall-clock time of the whole batch.
     info : dict
-        Per-run facts, name -> numpy array with one entry per run:
-        ``duration`` (float64 s), ``start`` (float64 unix s), ``host``
-        (str), ``worker`` (int32), ``attempts`` (uint16) and, with
+        Per-run facts, name -> a numpy array with one entry per run, or a
+        scalar that holds for every run of the batch (:func:`info_array`
+        expands it): ``duration`` (float s), ``start`` (float unix s),
+        ``host`` (str), ``worker`` (int), ``attempts`` (int) and, with
         ``--capture``, ``output`` (object array of str, the last 4 kB of the
         run's stdout and stderr). Runs not started have NaN duration and start.
-        An array whose entries are all equal travels between processes as one
-        value (see :meth:`__getstate__`).
         ``gpus`` (str): the worker's ``CUDA_VISIBLE_DEVICES`` under ``--gpus-per-worker``.
+        Facts constant in a batch (host, worker, mostly attempts, the mean
+        duration of runs too short to time one by one) are scalars, so that
+        they cost nothing per run on the way to the writer.
     options : dict
         Result name -> storage options given with ``add_result`` (compression).
     """
@@ -62,37 +64,9 @@ class BatchResult:
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["info"] = {name: _Same.of(a) for name, a in self.info.items()}
-        return state
 
-    def __setstate__(self, state: dict) -> None:
-        state["info"] = {name: a.expand() if isinstance(a, _Same) else a
-                         for name, a in state.get("info", {}).items()}
-        self.__dict__.update(state)
-
-
-class _Same:
-    """A 1-d array whose entries are all equal, pickled as one entry and its length."""
-
-    __slots__ = ("value", "n")
-
-    def __init__(self, value: np.ndarray, n: int):
-        self.value, self.n = value, n
-
-    @staticmethod
-    def of(a):
-        if isinstance(a, np.ndarray) and a.ndim == 1 and len(a) > 1 and a.dtype.kind != "O" \
-                and a[0] == a[-1] and (a == a[0]).all():
-            return _Same(a[:1].copy(), len(a))
-        return a
-
-    def expand(self) -> np.ndarray:
-        return np.repeat(self.value, self.n)
-
-    def __getstate__(self):
-        return (self.value, self.n)
-
-    def __setstate__(self, state) -> None:
-        self.value, self.n = state
+def info_array(value, n: int) -> np.ndarray:
+    """A run-info entry of ``BatchResult.info`` as an array of ``n`` entries (a scalar is repeated)."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return value
+    return np.full(n, value)

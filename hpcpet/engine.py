@@ -437,8 +437,7 @@ class Worker:
             col = _encode_column(name, vals, status, errors, start)
             if col is not None:
                 encoded[name] = col
-        for name, value in self.tags.items():
-            info[name] = np.full(n, value)
+        info.update(self.tags)
         return BatchResult(start, stop, status, encoded, errors, traj.comments,
                            time.perf_counter() - t0, info, options=traj.options)
 
@@ -452,11 +451,12 @@ class Worker:
         if marks is None:
             ran = n if self.frozen.fail_fast is False else int(np.count_nonzero(status != PENDING))
             mean = (t_end - perf0) / max(1, ran)
-            duration = np.full(n, mean)
             begun = np.arange(n, dtype=np.float64)
             begun *= mean
             begun += unix0
+            duration = mean  # the same for every run: one value
             if ran < n:
+                duration = np.full(n, mean)
                 duration[ran:] = begun[ran:] = np.nan
         else:
             m = np.frombuffer(marks, np.float64, n + 1).copy() if n else np.zeros(1)
@@ -466,10 +466,8 @@ class Worker:
             duration[:ran] = np.diff(m[:ran + 1])
             begun = np.full(n, np.nan)
             begun[:ran] = unix0 + (m[:ran] - perf0)
-        return {"duration": duration, "start": begun,
-                "host": np.full(n, self.host, dtype=f"U{max(1, len(self.host))}"),
-                "worker": np.full(n, self.worker_id, np.int32),
-                "attempts": np.ones(n, np.uint16)}
+        return {"duration": duration, "start": begun, "host": self.host, "worker": self.worker_id,
+                "attempts": 1}
 
 
 def _split_output(data: bytes, ends: list) -> np.ndarray:
@@ -522,9 +520,7 @@ def failed_batch(batch: range, error: str, worker_id: int = 0, host: str = "",
     """A result in which every run of ``batch`` failed with ``error`` (e.g. its worker died)."""
     n = len(batch)
     host = host or socket.gethostname()
-    base = {"duration": np.full(n, np.nan), "start": np.full(n, np.nan),
-            "host": np.full(n, host, dtype=f"U{max(1, len(host))}"),
-            "worker": np.full(n, worker_id, np.int32), "attempts": np.ones(n, np.uint16)}
+    base = {"duration": np.nan, "start": np.nan, "host": host, "worker": worker_id, "attempts": 1}
     base.update(info or {})
     return BatchResult(batch.start, batch.stop, np.full(n, FAILED, np.uint8), {},
                        {i: error for i in batch}, {}, 0.0, base)
@@ -657,7 +653,9 @@ class BatchSource:
                 a = self.attempts.get(i)
                 if a is not None and result.start <= i < result.stop:
                     attempts[i - result.start] = a + 1
-        result.info["attempts"] = attempts
+            result.info["attempts"] = attempts
+        else:  # no run of this study was retried yet: one value for the batch
+            result.info["attempts"] = 1
         if not self.retries or self.stopped:
             return result
         failed = np.flatnonzero(result.status == FAILED)

@@ -9,6 +9,7 @@ import pytest
 import hpcpet
 from conftest import bin_path, experiment, hpcpet_cli
 from hpcpet.placement import THREAD_VARS, WorkerSetup, assign_gpus, gpu_list, wanted_threads
+from hpcpet.batch import info_array
 
 PROBE = experiment("placement_probe.py")
 MPIEXEC = bin_path("mpiexec")
@@ -135,7 +136,7 @@ def test_gpu_assignment_is_recorded_in_batch_info():
     finally:
         backend.close()
     for r in results:
-        info = r.info["gpus"]
+        info = info_array(r.info["gpus"], len(r))
         assert info.dtype.kind == "U" and len(info) == len(r)
         assert len(set(info.tolist())) == 1 and set(info.tolist()) <= {"3", "4"}
 

@@ -298,3 +298,93 @@ def test_group_leaf_clash_between_results_fails_those_runs(tmp_path, batch):
         assert "clashes with result 'g.h'" in t.errors[1]
         assert set(t.results) == {"y", "g.h"}
         assert t.get_from_runs("y")[[0, 2, 4]].tolist() == [0.0, 2.0, 4.0]
+
+
+# ---------------------------------------------------------------------------- consolidation
+def _batch(start, stop, f, status=None, info=None, gzip=False):
+    from hpcpet.batch import DONE, BatchResult
+
+    n = stop - start
+    st_ = np.full(n, DONE, np.uint8) if status is None else np.asarray(status, np.uint8)
+    done = st_ == DONE
+    cols = {"f": Column("fixed", np.asarray(f, float)),
+            "c": Column("fixed", np.full(n, 7, np.int64)),
+            "i": Column("fixed", np.arange(start, stop, dtype=np.int64), done & (np.arange(start, stop) % 3 != 0))}
+    opts = {"f": {"compression": "gzip"}, "c": {"compression": "gzip"}} if gzip else {}
+    errors = {start + k: "boom" for k in np.flatnonzero(~done)}
+    return BatchResult(start, stop, st_, cols, errors, {}, 0.0, info or {}, options=opts)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(order=st.permutations(range(8)), gzip=st.booleans(), every=st.integers(1, 9),
+       nan=st.lists(st.integers(0, 39), max_size=12), fail=st.lists(st.integers(0, 39), max_size=6),
+       hosts=st.lists(st.sampled_from(["a", "bb", "ccc"]), min_size=8, max_size=8))
+def test_consolidation_places_every_run_whatever_the_arrival_order(tmp_path_factory, order, gzip, every,
+                                                                   nan, fail, hosts):
+    """Batches arrive in any order, spread over segments; failed runs are redone after a reopen
+    (a later segment wins); NaN values equal the compressed fill and must still come back."""
+    from hpcpet.batch import DONE, FAILED
+    from hpcpet.trajectory import Trajectory
+
+    path = str(tmp_path_factory.mktemp("c") / "c.h5")
+    traj = Trajectory("c")
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(40))})
+    traj.freeze()
+    want = np.arange(40, dtype=float) * 1.5
+    want[nan] = np.nan
+    w = Writer.create(path, traj, set_size=4)
+    for k, b in enumerate(order):
+        lo, hi = 5 * b, 5 * b + 5
+        status = [FAILED if i in fail else DONE for i in range(lo, hi)]
+        info = {"host": hosts[b], "worker": b, "start": np.arange(lo, hi, dtype=float), "duration": 0.5}
+        w.write(_batch(lo, hi, want[lo:hi], status, info, gzip))
+        if (k + 1) % every == 0:
+            w.checkpoint(compact=False)
+    w.close()
+    w = Writer.reopen(path)
+    redo = sorted(set(fail))
+    for i in redo:
+        w.write(_batch(i, i + 1, [np.nan], None, {"host": "z", "worker": 99, "start": np.array([-1.0]),
+                                                  "duration": 2.0}, gzip))
+        want[i] = np.nan
+    w.close()
+    with h5py.File(path, "r") as h5:  # one dataset per column, every run in place
+        assert h5["results/f/data"].shape == (40,)
+    with hpcpet.load(path) as t:
+        assert t.completed.all()
+        assert np.array_equal(t.get_from_runs("f"), want, equal_nan=True)
+        assert t.get_from_runs("c").tolist() == [7] * 40
+        i = t.get_from_runs("i")
+        expect_missing = [r % 3 == 0 for r in range(40)]  # the redone runs added it too
+        assert np.ma.getmaskarray(i).tolist() == expect_missing
+        assert np.ma.getdata(i)[~np.array(expect_missing)].tolist() == \
+            [r for r in range(40) if not expect_missing[r]]
+        info = t.run_info
+        host = [("z" if r in fail else hosts[r // 5]) for r in range(40)]
+        assert [str(h) for h in info["host"]] == host
+        assert info["worker"].tolist() == [99 if r in fail else r // 5 for r in range(40)]
+        assert info["start"].tolist() == [-1.0 if r in fail else float(r) for r in range(40)]
+        assert info["duration"].tolist() == [2.0 if r in fail else 0.5 for r in range(40)]
+
+
+def test_overwrite_leaves_nothing_of_a_killed_study(tmp_path):
+    """A study killed with segments on disk, then `run --overwrite`: the new study is only its own."""
+    from hpcpet.trajectory import Trajectory
+
+    path = str(tmp_path / "o.h5")
+    traj = Trajectory("o")
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(10))})
+    traj.freeze()
+    w = Writer.create(path, traj, set_size=4)
+    w.write(_batch(0, 5, np.ones(5)))
+    w.checkpoint()
+    w.abandon()  # as a kill leaves it: the segment stays for resume
+    assert os.listdir(path + ".segments")
+    w = Writer.create(path, traj, set_size=4, overwrite=True)
+    w.write(_batch(5, 10, np.full(5, 2.0)))
+    w.close()
+    with hpcpet.load(path) as t:
+        assert t.completed.tolist() == [False] * 5 + [True] * 5
+        assert np.isnan(t.get_from_runs("f")[:5]).all()

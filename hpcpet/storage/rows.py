@@ -53,6 +53,10 @@ class Rows:
     @classmethod
     def from_column(cls, col: Column, rtype: ResultType, keep: np.ndarray) -> "Rows":
         """The rows ``keep`` (bool mask) of a worker's column, converted to ``rtype`` (lossless)."""
+        if rtype.kind == FIXED and col.kind == FIXED and keep.all():  # every row: no gather
+            data = np.asarray(col.data).astype(rtype.dtype, copy=False)
+            pres = col.present
+            return cls(rtype, len(data), data=data, present=None if pres is None or pres.all() else pres)
         present = keep if col.present is None else keep & col.present
         idx = np.flatnonzero(keep)
         pres = present[idx]
@@ -86,9 +90,12 @@ class Rows:
                 ndim = max(a.ndim for a in arrays)
                 shapes = np.array([list(a.shape) + [-1] * (ndim - a.ndim) for a in arrays], np.int64)
                 shapes = shapes.reshape(n, ndim)
-        else:
-            flat = [np.frombuffer(_as_bytes(r, rtype.kind), np.uint8) for r in rows]
-            shapes = None
+        else:  # bytes joined once: no array per row
+            raw = [_as_bytes(r, rtype.kind) for r in rows]
+            offsets = np.zeros(n + 1, np.int64)
+            np.cumsum([len(r) for r in raw], out=offsets[1:])
+            values = np.frombuffer(b"".join(raw), np.uint8).copy()
+            return cls(rtype, n, values=values, offsets=offsets, present=present)
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum([len(f) for f in flat], out=offsets[1:])
         values = np.concatenate(flat) if flat else np.zeros(0, rtype.dtype)
@@ -196,15 +203,7 @@ class Rows:
     def write(self, parent: h5py.Group, path: str, chunk: int, comment: str = "",
               compression: dict | None = None) -> None:
         """Create the group ``path`` under ``parent`` holding these rows (``chunk`` rows per chunk)."""
-        g = parent.create_group(path)
-        t = self.rtype
-        g.attrs["kind"] = t.kind
-        g.attrs["dtype"] = np.dtype(t.dtype).str
-        g.attrs["shape"] = json.dumps(list(t.shape)) if t.shape is not None else "null"
-        if t.lo is not None:
-            g.attrs["int_range"] = json.dumps([t.lo, t.hi])
-        if comment:
-            g.attrs["comment"] = comment
+        g = _result_group(parent, path, self.rtype, comment)
         kw = dict(compression or {})
         if self.kind == FIXED:
             _dataset(g, L.DATA, self.data, (max(1, min(chunk, self.n)),) + self.data.shape[1:], kw)
@@ -237,6 +236,162 @@ class Rows:
                    present=present)
 
 
+def _result_group(parent: h5py.Group, path: str, t: ResultType, comment: str) -> h5py.Group:
+    """The group of one result with the attributes that describe its type."""
+    g = parent.create_group(path)
+    g.attrs["kind"] = t.kind
+    g.attrs["dtype"] = np.dtype(t.dtype).str
+    g.attrs["shape"] = json.dumps(list(t.shape)) if t.shape is not None else "null"
+    if t.lo is not None:
+        g.attrs["int_range"] = json.dumps([t.lo, t.hi])
+    if comment:
+        g.attrs["comment"] = comment
+    return g
+
+
+#: rows read from one source at a time when a fixed column is streamed (bytes)
+SLAB_BYTES = 16 << 20
+
+
+class Placement:
+    """Where the rows of one source go: consecutive run spans, in the order of its rows.
+
+    Computed once from the source's run indices (read by ``load_index``)
+    and shared by every result the source holds; the indices themselves are
+    not kept, so a 10^7-run study's placements hold next to nothing.
+    """
+
+    def __init__(self, load_index):
+        self.load_index = load_index
+        self._plan: tuple | None = None
+
+    def plan(self) -> tuple[np.ndarray | None, list[tuple[int, int]]]:
+        """``(order, spans)``: the row order that sorts the runs (None if sorted) and their spans."""
+        if self._plan is None:
+            self._plan = _plan(np.asarray(self.load_index()))
+        return self._plan
+
+    def index(self) -> np.ndarray:
+        return np.asarray(self.load_index())
+
+
+def _plan(rows: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int]]]:
+    order = None
+    if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
+        order = np.argsort(rows, kind="stable")
+        rows = rows[order]
+    return order, _spans(rows)
+
+
+def write_fixed(parent: h5py.Group, path: str, n: int, rtype: ResultType, sources: list, chunk: int,
+                comment: str = "", compression: dict | None = None, fill: Any = None) -> None:
+    """Write a fixed result of ``n`` runs from ``sources`` without holding the column in memory.
+
+    ``sources``: ``(placement, group)`` pairs, in order (a :class:`Placement`,
+    or None for runs 0..); a later source wins a run it holds a value for.
+    The layout is that of :meth:`Rows.write` (contiguous, or chunks of whole
+    buckets when compressed). ``fill``: the value of runs no source covers
+    (default :func:`~hpcpet.columns.fill_value`); with compression, slabs
+    equal to it are not written at all, so a constant column costs next to
+    nothing. Memory: one source, or :data:`SLAB_BYTES` of the base file, at a time.
+    """
+    g = _result_group(parent, path, rtype, comment)
+    shape = tuple(rtype.shape or ())
+    dtype = np.dtype(rtype.dtype)
+    fill = fill_value(dtype) if fill is None else fill
+    kw = dict(compression or {})
+    covered = np.zeros(n, bool)
+    for where, src in sources:
+        has = src[L.PRESENT][()] if L.PRESENT in src else None
+        if where is None:
+            covered[:len(src[L.DATA])] = True if has is None else has
+        elif has is None:
+            for a, b in where.plan()[1]:
+                covered[a:b] = True
+        else:
+            covered[where.index()[has]] = True
+    if n == 0 or (not kw and not covered.any()):
+        g.create_dataset(L.DATA, data=np.full((n,) + shape, fill, dtype))
+    elif kw:
+        chunks = _chunks(n, shape, dtype, chunk)
+        ds = g.create_dataset(L.DATA, (n,) + shape, dtype, chunks=chunks, fillvalue=fill, **kw)
+    else:
+        ds = g.create_dataset(L.DATA, (n,) + shape, dtype)  # no fill pass: every row is written once
+        for a, b in _spans(np.flatnonzero(~covered)):
+            ds[a:b] = np.full((b - a,) + shape, fill, dtype)
+    if n and (kw or covered.any()):
+        row_bytes = max(1, dtype.itemsize * int(np.prod(shape, dtype=np.int64)))
+        written = np.zeros(n, bool) if kw else None
+        for where, src in sources:
+            _write_source(ds, where, src, dtype, (fill, written) if kw else None, max(1, SLAB_BYTES // row_bytes))
+    if not covered.all():
+        g.create_dataset(L.PRESENT, data=covered, chunks=(max(1, min(chunk, n)),))
+
+
+def _write_source(ds: h5py.Dataset, where, src: h5py.Group, dtype: np.dtype, skip, slab: int) -> None:
+    """Write one source's rows into ``ds``.
+
+    ``skip``: ``(fill, written)``: a slab equal to the dataset's fill value
+    is not written unless an earlier source wrote one of its rows
+    (``written``, a bool per run, kept up to date).
+    """
+    data = src[L.DATA]
+    has = src[L.PRESENT][()] if L.PRESENT in src else None
+
+    def put(a: int, block: np.ndarray) -> None:
+        b = a + len(block)
+        if skip is not None:
+            fill, written = skip
+            if not written[a:b].any() and _all_equal(block, fill):
+                written[a:b] = True
+                return
+            written[a:b] = True
+        ds[a:b] = block
+
+    if where is None and has is None:  # the base file's column: slab by slab
+        for a in range(0, len(data), slab):
+            put(a, data[a:a + slab].astype(dtype, copy=False))
+        return
+    block = data[()].astype(dtype, copy=False)
+    if has is None:
+        order, spans = where.plan()
+    else:  # some rows hold no value: place only the others
+        rows = (np.arange(len(data)) if where is None else where.index())[has]
+        block = block[has]
+        order, spans = _plan(rows)
+    if order is not None:
+        block = block[order]
+    start = 0
+    for a, b in spans:
+        put(a, block[start:start + b - a])
+        start += b - a
+
+
+def _spans(rows: np.ndarray) -> list[tuple[int, int]]:
+    """``[a, b)`` ranges of consecutive values in sorted ``rows`` (a repeated run ends a range)."""
+    if len(rows) == 0:
+        return []
+    cut = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut, [len(rows)]])
+    return [(int(rows[s]), int(rows[e - 1]) + 1) for s, e in zip(starts, ends)]
+
+
+def _all_equal(block: np.ndarray, value: Any) -> bool:
+    if block.dtype.kind in "fc" and isinstance(value, float) and np.isnan(value):
+        return bool(np.isnan(block).all())
+    return bool((block == value).all())
+
+
+def _chunks(n: int, shape: tuple, dtype: np.dtype, bucket: int) -> tuple:
+    """Chunks of a compressed column: whole buckets, about :data:`CHUNK_BYTES`."""
+    bucket = max(1, min(bucket, n))
+    row = max(1, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
+    rows = max(1, CHUNK_BYTES // row)
+    rows = bucket * max(1, rows // bucket) if rows >= bucket else rows
+    return (min(rows, n),) + tuple(shape)
+
+
 def read_type(g: h5py.Group) -> ResultType:
     """The :class:`ResultType` recorded in a result group's attributes."""
     a = g.attrs
@@ -260,11 +415,7 @@ def _dataset(g: h5py.Group, name: str, data: np.ndarray, chunks: tuple, kw: dict
     if data.size == 0 or not kw:
         g.create_dataset(name, data=data)
         return
-    bucket = max(1, chunks[0])
-    row = max(1, int(np.prod(chunks[1:], dtype=np.int64)) * data.dtype.itemsize)
-    rows = max(1, CHUNK_BYTES // row)
-    rows = bucket * max(1, rows // bucket) if rows >= bucket else rows
-    g.create_dataset(name, data=data, chunks=(min(rows, len(data)),) + tuple(chunks[1:]), **kw)
+    g.create_dataset(name, data=data, chunks=_chunks(len(data), tuple(chunks[1:]), data.dtype, chunks[0]), **kw)
 
 
 def _empty_row(rtype: ResultType) -> Any:

@@ -126,14 +126,17 @@ def live_segments(results_path: str, base: int) -> list[tuple[int, int, str]]:
     return live
 
 
-def stale_files(results_path: str, base: int) -> list[str]:
-    """Segments already contained in the results file or covered by a wider one, and temporary files."""
+def stale_files(results_path: str, base: int | None) -> list[str]:
+    """Segments already contained in the results file or covered by a wider one, and temporary files.
+
+    ``base=None``: every segment and temporary file (a new study replaces an old one).
+    """
     folder = L.folder(results_path)
     try:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    live = {p for _, _, p in live_segments(results_path, base)}
+    live = set() if base is None else {p for _, _, p in live_segments(results_path, base)}
     out = []
     for name in names:
         p = os.path.join(folder, name)

@@ -18,7 +18,7 @@ from ..kinds import FIXED
 from ..widening import Refused, ResultType, widen
 from . import layout as L
 from .files import open_h5
-from .rows import Rows, absent, assemble, assemble_fixed, read_type
+from .rows import Placement, Rows, absent, assemble, assemble_fixed, read_type
 from .segments import SegmentFile, _result_groups, live_segments
 
 
@@ -177,20 +177,23 @@ class Snapshot:
         return {k: v for k, v in out.items() if status[k] == 2}
 
     # ------------------------------------------------------------------ results
-    def _groups(self, root: str) -> list[tuple[np.ndarray | None, h5py.Group]]:
-        """(run index or None for all runs, group) of every source that has ``root``."""
+    def _groups(self, root: str, index: bool = True) -> list[tuple[np.ndarray | None, h5py.Group]]:
+        """(run index or None for all runs, group) of every source that has ``root``.
+
+        ``index=False``: the segment itself instead of its run index (not read).
+        """
         out = []
         if root in self.h5:
             out.append((None, self.h5[root]))
         for seg in self.segments:
             if root in seg.h5:
-                out.append((seg.index, seg.h5[root]))
+                out.append((seg.index if index else seg, seg.h5[root]))
         return out
 
     def result_types(self, root: str = L.RESULTS) -> dict[str, ResultType]:
         """Name -> stored type of every result (or run-info column), folded over all sources."""
         types: dict[str, ResultType] = {}
-        for _, g in self._groups(root):
+        for _, g in self._groups(root, index=False):
             names = _result_groups(g) if root == L.RESULTS else list(g)
             for name in names:
                 t = read_type(g[L.name_to_path(name)])
@@ -228,16 +231,9 @@ class Snapshot:
         """Rows of result ``name`` for every run (later sources win)."""
         if rtype is None:
             rtype = self.result_types(root)[name]
-        p = L.name_to_path(name)
-        groups = [(idx, g[p]) for idx, g in self._groups(root) if p in g and isinstance(g[p], h5py.Group)]
+        groups = self.sources(name, root)
         if not groups:
             return absent(rtype, self.n_runs)
-        for _, g in groups:
-            spec = g.attrs.get("compression")
-            if spec is not None and any(x in _text(spec) for x in ("zstd", "blosc")):
-                from .compression import enable_readers
-
-                enable_readers()
         if len(groups) == 1 and groups[0][0] is None:
             whole = Rows.read(groups[0][1])
             if whole.rtype == rtype and whole.n == self.n_runs:
@@ -252,6 +248,26 @@ class Snapshot:
         if rtype.kind == FIXED:  # one source in memory at a time (10^7-run columns)
             return assemble_fixed(self.n_runs, (read(idx, g) for idx, g in groups), rtype)
         return assemble(self.n_runs, [read(idx, g) for idx, g in groups], rtype)
+
+    def sources(self, name: str, root: str = L.RESULTS, placed: dict | None = None) -> list[tuple[Any, h5py.Group]]:
+        """``(run indices or None for runs 0.., group)`` of every stored part of result ``name``, oldest first.
+
+        ``placed``: a dict kept by the caller; the run indices are then given
+        as :class:`~hpcpet.storage.rows.Placement` objects, one per segment.
+        """
+        p = L.name_to_path(name)
+        groups = [(idx, g[p]) for idx, g in self._groups(root, index=placed is None)
+                  if p in g and isinstance(g[p], h5py.Group)]
+        if placed is not None:  # one Placement per segment, shared by every result
+            groups = [(None if s is None else placed.setdefault(s.path, Placement(lambda s=s: s.index)), g)
+                      for s, g in groups]
+        for _, g in groups:
+            spec = g.attrs.get("compression")
+            if spec is not None and any(x in _text(spec) for x in ("zstd", "blosc")):
+                from .compression import enable_readers
+
+                enable_readers()
+        return groups
 
     def row(self, name: str, index: int, root: str = L.RESULTS) -> Any:
         """The value of result ``name`` of run ``index`` (None if absent); reads only what it needs."""
@@ -277,7 +293,7 @@ class Snapshot:
 
     def globals_groups(self) -> list[h5py.Group]:
         """The ``globals`` groups of the file and the segments, oldest first."""
-        return [g for _, g in self._groups(L.GLOBALS)]
+        return [g for _, g in self._groups(L.GLOBALS, index=False)]
 
 
 def _present(g: h5py.Group, k: int) -> bool:

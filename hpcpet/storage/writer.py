@@ -33,7 +33,7 @@ from . import layout as L
 from .files import first_line, open_h5, publish, remove
 from .guard import Guard
 from .header import COPIED, now, write_header, write_value
-from .rows import Rows, absent, assemble
+from .rows import Rows, absent, assemble, write_fixed
 from .segments import SegmentData, SegmentFile, live_segments, stale_files, write_segment
 from .snapshot import Snapshot
 
@@ -44,6 +44,9 @@ FANOUT = 8
 COMPACT_MAX_RUNS = 200_000
 #: ... or more bytes than this (a merge holds its inputs in memory)
 COMPACT_MAX_BYTES = 16 << 20
+#: HDF5 chunk cache of the consolidated file: a compressed chunk that segments fill in parts
+#: stays in memory until it is complete instead of being compressed again for every part
+CHUNK_CACHE = 32 << 20
 
 
 class DiskFullError(HpcpetError):
@@ -142,7 +145,7 @@ class Writer:
         """Take the guard, publish the results file that ``header(h5)`` fills, return its writer."""
         guard = Guard(path).acquire()
         try:
-            for p in stale_files(path, -1):  # a new study: nothing of an earlier one stays
+            for p in stale_files(path, None):  # a new study: nothing of an earlier one stays
                 remove(p)
             tmp = L.temporary(path, "header")
             try:
@@ -412,18 +415,16 @@ class Writer:
                     parts.append(Rows.from_column(col, rtype, k).masked(done[k]))
             seg.results[name] = Rows.concat(parts, rtype)
         info_names = sorted({n for b in batches for n in b.info})
+        counts = [len(b) if k.all() else int(np.count_nonzero(k)) for b, k in zip(batches, keeps)] \
+            if info_names else []
         for name in info_names:
-            rtype = self.info_types.get(name)
+            col = _gather_info(name, batches, keeps, counts)
             try:
-                for b in batches:
-                    if name in b.info:
-                        rtype = widen(rtype, type_of(_info_column(b.info[name], name)))
+                rtype = widen(self.info_types.get(name), type_of(col))
             except Refused:
                 continue  # run info is a convenience: never fail runs for it
             self.info_types[name] = rtype
-            seg.info[name] = Rows.concat(
-                [Rows.from_column(_info_column(b.info[name], name), rtype, k) if name in b.info
-                 else absent(rtype, int(k.sum())) for b, k in zip(batches, keeps)], rtype)
+            seg.info[name] = Rows.from_column(col, rtype, np.ones(len(seg.index), bool))
         for b in batches:
             seg.errors.update({i: t for i, t in b.errors.items()
                                if b.status[i - b.start] == FAILED})
@@ -528,6 +529,58 @@ def _nbytes(result: BatchResult) -> int:
     return total
 
 
+def _gather_info(name: str, batches: list[BatchResult], keeps: list[np.ndarray], counts: list[int]) -> Column:
+    """One run-info column over the kept runs of ``batches`` (see :func:`_info_column`).
+
+    A value given once for a whole batch (a scalar) is converted once per
+    distinct value and repeated, so the cost per batch does not depend on the
+    number of its runs and constant facts (host, worker) cost one conversion.
+    """
+    parts, present, same = [], [], {}
+    plain = name not in ("duration", "output")  # float and int arrays are kept as they come
+    for b, k, n in zip(batches, keeps, counts):
+        v = b.info.get(name)
+        if v is None or (isinstance(v, np.ndarray) and v.ndim == 1):
+            arr = v if v is None or (plain and v.dtype.kind == "f") else _info_array(v, name)
+            if arr is not None and n != len(b):
+                arr = arr[k]
+            parts.append((arr, n))
+        else:
+            key = (type(v), v)
+            try:
+                a = same.get(key)
+            except TypeError:  # not hashable
+                key, a = None, None
+            if a is None:
+                a = _info_array(np.array([v]), name)
+                if key is not None:
+                    same[key] = a
+            parts.append((a, n))
+        present.append(v is not None)
+    if all(present) and all(len(a) == 1 for a, _ in parts) and len({id(a) for a, _ in parts}) == 1:
+        a = parts[0][0]  # one value for every run of the segment (host, worker, attempts)
+        return Column(FIXED, np.full(sum(n for _, n in parts), a[0], a.dtype))
+    like = next(a for a, _ in parts if a is not None)
+    chunks = []
+    for a, n in parts:
+        if a is None:
+            a = np.zeros((1,) + like.shape[1:], like.dtype)
+        chunks.append(a if len(a) == n else np.repeat(a, n, axis=0))
+    data = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    if all(present):
+        return Column(FIXED, data) if data.dtype != object else Column(STRING, list(data))
+    mask = np.concatenate([np.full(n, p) for (_, n), p in zip(parts, present)])
+    if data.dtype == object:
+        return Column(STRING, [v if m else None for v, m in zip(data.tolist(), mask)], mask)
+    return Column(FIXED, data, mask)
+
+
+def _info_array(arr: np.ndarray, name: str) -> np.ndarray:
+    """:func:`_info_column`'s values as one array (captured output: an object array of str)."""
+    col = _info_column(arr, name)
+    return col.data if col.kind == FIXED else np.array(col.data + [None], dtype=object)[:-1]
+
+
 def _info_column(arr: np.ndarray, name: str = "") -> Column:
     """A run-info array as a compact column: short text as fixed-width UTF-8 bytes (``host``),
     small integers in the smallest integer type, durations as float32; captured output as text."""
@@ -536,10 +589,6 @@ def _info_column(arr: np.ndarray, name: str = "") -> Column:
         if name == "output":
             return Column(STRING, ["" if v is None else str(v) for v in arr.tolist()])
         if arr.dtype.kind != "S":
-            first = arr.flat[0] if arr.size else ""
-            if arr.size and (arr == first).all():  # constant in a batch (host): encode once
-                enc = str(first).encode("utf-8", "surrogatepass")
-                return Column(FIXED, np.full(arr.shape, enc, dtype=f"S{max(1, len(enc))}"))
             arr = np.char.encode(arr.astype(str), "utf-8", "surrogatepass")
         return Column(FIXED, arr)
     if arr.dtype.kind in "iu" and arr.size:
@@ -601,7 +650,7 @@ def consolidate(path: str, attrs: dict[str, Any]) -> None:
     tmp = L.temporary(path, "consolidated")
     try:
         n = snap.n_runs
-        with h5py.File(tmp, "w", locking=False) as out:
+        with h5py.File(tmp, "w", locking=False, rdcc_nbytes=CHUNK_CACHE, rdcc_nslots=CHUNK_CACHE // 4096 * 10 + 1) as out:
             copy_header(snap, out)
             status = snap.status()
             out.create_dataset(L.STATUS, data=status, chunks=(max(1, min(n, 65536)),))
@@ -616,17 +665,28 @@ def consolidate(path: str, attrs: dict[str, Any]) -> None:
 
             default = snap.attrs.get("compression", "none")
             options = snap.result_options()
+            placed: dict = {}  # segment -> where its rows go, worked out once for all results
             for name, rtype in snap.result_types().items():
                 spec = options.get(name, {}).get("compression", default)
-                snap.rows(name, rtype).write(res, L.name_to_path(name), snap.set_size, comments.get(name, ""),
-                                             compression=parse(spec))
+                where = L.name_to_path(name)
+                if rtype.kind == FIXED:  # streamed: one segment in memory at a time
+                    write_fixed(res, where, n, rtype, snap.sources(name, placed=placed), snap.set_size,
+                                comments.get(name, ""), compression=parse(spec))
+                else:
+                    snap.rows(name, rtype).write(res, where, snap.set_size, comments.get(name, ""),
+                                                 compression=parse(spec))
                 if spec not in (None, "", "none"):
-                    res[L.name_to_path(name)].attrs["compression"] = spec
+                    res[where].attrs["compression"] = spec
             info_types = snap.result_types(L.INFO)
             if info_types:
                 info = out.create_group(L.INFO)
-                for name, rtype in info_types.items():  # small, regular columns: lzf packs them cheaply
-                    snap.rows(name, rtype, L.INFO).write(info, name, snap.set_size, compression=parse("lzf"))
+                for name, rtype in info_types.items():  # regular columns: shuffle + deflate 1 packs them
+                    if rtype.kind == FIXED:  # mostly constant (host, worker, attempts): slabs of it not stored
+                        sources = snap.sources(name, L.INFO, placed)
+                        write_fixed(info, name, n, rtype, sources, snap.set_size, compression=parse("gzip:1"),
+                                    fill=_first_value(sources))
+                    else:
+                        snap.rows(name, rtype, L.INFO).write(info, name, snap.set_size, compression=parse("gzip:1"))
             a = out.attrs
             for k, v in snap.attrs.items():
                 a[k] = v
@@ -639,6 +699,14 @@ def consolidate(path: str, attrs: dict[str, Any]) -> None:
         snap.close()
         remove(tmp)
         raise
+
+
+def _first_value(sources: list) -> Any:
+    """The first stored row of a fixed column (the fill value that most of a run-info column holds)."""
+    for _, g in sources:
+        if len(g[L.DATA]):
+            return g[L.DATA][0]
+    return None
 
 
 def copy_header(snap: Snapshot, out: h5py.File, exploration=None) -> None:

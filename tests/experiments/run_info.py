@@ -15,6 +15,7 @@ import numpy as np
 
 import hpcpet
 from hpcpet.backends import get_backend
+from hpcpet.batch import info_array
 from hpcpet.engine import BatchSource, FrozenInput
 
 
@@ -42,10 +43,11 @@ def main():
         backend.start(FrozenInput(traj, run, capture=capture), source)
         for result in backend.run(source):
             source.settle(result)
+            arrays = {name: info_array(a, len(result)) for name, a in result.info.items()}
             for k, i in enumerate(range(result.start, result.stop)):
                 info[i] = {name: (a[k].decode() if isinstance(a[k], bytes) else
                                   a[k].item() if hasattr(a[k], "item") else a[k])
-                           for name, a in result.info.items()}
+                           for name, a in arrays.items()}
     print(json.dumps({"t0": t0, "t1": time.time(), "info": info}))
 
 

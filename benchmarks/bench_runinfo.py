@@ -1,0 +1,46 @@
+"""What run info and --capture cost (issue 16): the 10^6-run serial benchmark with and without.
+
+usage: python benchmarks/bench_runinfo.py [--quick] [--reps N]
+
+Side by side in one run, interleaved repetitions, median: `Environment.run` of z = x * y
+over 10^6 runs, serial, (a) with run info taken out at both ends, (b) as shipped (run info
+recorded and stored), (c) with `--capture`. Target: run info costs < 5 % of (a).
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from common import HERE, PY, last_json, table
+
+QUICK = "--quick" in sys.argv
+REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else (3 if QUICK else 5)
+PEER = os.path.join(HERE, "peers", "runinfo_api.py")
+MODES = (("none", "without run info"), ("info", "with run info (as shipped)"), ("capture", "run info + --capture"))
+
+
+def main():
+    n = 200_000 if QUICK else 1_000_000
+    tmp = tempfile.mkdtemp(prefix="hpcpet-info-")
+    times = {m: [] for m, _ in MODES}
+    size = {}
+    for _ in range(REPS):
+        for mode, _ in MODES:
+            path = os.path.join(tmp, f"{mode}.h5")
+            out = subprocess.run([PY, PEER, str(n), mode, path], capture_output=True, text=True, check=True).stdout
+            res = last_json(out)
+            times[mode].append(res["seconds"])
+            size[mode] = res["bytes"]
+    base = statistics.median(times["none"])
+    rows = []
+    for mode, label in MODES:
+        med = statistics.median(times[mode])
+        rows.append([label, f"{n:,}", f"{med:.3f}", f"{min(times[mode]):.3f}-{max(times[mode]):.3f}",
+                     f"{100 * (med / base - 1):+.1f} %", f"{size[mode] / n:.1f}"])
+    table(f"run info and --capture on {n:,} serial runs (Environment.run, median of {REPS} interleaved)",
+          ["variant", "runs", "seconds", "range", "cost vs none (target < 5 % for run info)", "bytes/run"], rows)
+
+
+if __name__ == "__main__":
+    main()

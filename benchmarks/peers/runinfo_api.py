@@ -1,0 +1,54 @@
+"""The 10^6-run serial benchmark (z = x * y) with run info as shipped, without it, or with --capture.
+
+usage: runinfo_api.py N MODE FILE   (MODE: info | none | capture) -> prints {"seconds", "bytes"}
+
+``none`` takes run info out at both ends (the worker records none, the writer
+receives none), so the difference to ``info`` is everything run info costs.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import hpcpet
+from hpcpet import engine
+from hpcpet.storage import writer
+
+
+def run(traj):
+    traj.add_result("some_group.$set.$.z", traj["x"] * traj["y"])
+
+
+def without_run_info():
+    engine.Worker._info = lambda self, *a, **k: {}
+    write = writer.Writer.write
+
+    def write_bare(self, result):
+        result.info = {}
+        return write(self, result)
+    writer.Writer.write = write_bare
+
+
+def main():
+    n, mode, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    if mode == "none":
+        without_run_info()
+    side = min(n, 1000)
+    traj = hpcpet.Trajectory("bench")
+    traj.add_parameter("x", 1.0)
+    traj.add_parameter("y", 1.0)
+    traj.explore(hpcpet.cartesian_product({"x": np.arange(n // side, dtype=float),
+                                           "y": np.arange(side, dtype=float)}))
+    t0 = time.perf_counter()
+    hpcpet.Environment(traj, path, backend="serial", overwrite=True, progress="quiet",
+                       capture=mode == "capture").run(run)
+    seconds = time.perf_counter() - t0
+    with hpcpet.load(path) as t:
+        assert t.completed.all() and (mode == "none") == (not t.run_info)
+    print(json.dumps({"seconds": seconds, "bytes": os.path.getsize(path)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ def main():
     n = 200_000 if QUICK else 1_000_000
     tmp = tempfile.mkdtemp(prefix="hpcpet-info-")
     times = {m: [] for m, _ in MODES}
+    cpu = {m: [] for m, _ in MODES}
     size = {}
     for _ in range(REPS):
         for mode, _ in MODES:
@@ -31,15 +32,19 @@ def main():
             out = subprocess.run([PY, PEER, str(n), mode, path], capture_output=True, text=True, check=True).stdout
             res = last_json(out)
             times[mode].append(res["seconds"])
+            cpu[mode].append(res["cpu"])
             size[mode] = res["bytes"]
     base = statistics.median(times["none"])
+    base_cpu = statistics.median(cpu["none"])
     rows = []
     for mode, label in MODES:
-        med = statistics.median(times[mode])
+        med, med_cpu = statistics.median(times[mode]), statistics.median(cpu[mode])
         rows.append([label, f"{n:,}", f"{med:.3f}", f"{min(times[mode]):.3f}-{max(times[mode]):.3f}",
-                     f"{100 * (med / base - 1):+.1f} %", f"{size[mode] / n:.1f}"])
+                     f"{100 * (med / base - 1):+.1f} %", f"{med_cpu:.3f}", f"{100 * (med_cpu / base_cpu - 1):+.1f} %",
+                     f"{size[mode] / n:.1f}"])
     table(f"run info and --capture on {n:,} serial runs (Environment.run, median of {REPS} interleaved)",
-          ["variant", "runs", "seconds", "range", "cost vs none (target < 5 % for run info)", "bytes/run"], rows)
+          ["variant", "runs", "wall s", "wall range", "wall cost vs none (target < 5 % for run info)",
+           "CPU s", "CPU cost vs none", "bytes/run"], rows)
 
 
 if __name__ == "__main__":

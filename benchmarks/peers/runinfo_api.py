@@ -1,6 +1,6 @@
 """The 10^6-run serial benchmark (z = x * y) with run info as shipped, without it, or with --capture.
 
-usage: runinfo_api.py N MODE FILE   (MODE: info | none | capture) -> prints {"seconds", "bytes"}
+usage: runinfo_api.py N MODE FILE   (MODE: info | none | capture) -> prints {"seconds", "cpu", "bytes"}
 
 ``none`` takes run info out at both ends (the worker records none, the writer
 receives none), so the difference to ``info`` is everything run info costs.
@@ -41,13 +41,13 @@ def main():
     traj.add_parameter("y", 1.0)
     traj.explore(hpcpet.cartesian_product({"x": np.arange(n // side, dtype=float),
                                            "y": np.arange(side, dtype=float)}))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     hpcpet.Environment(traj, path, backend="serial", overwrite=True, progress="quiet",
                        capture=mode == "capture").run(run)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     with hpcpet.load(path) as t:
         assert t.completed.all() and (mode == "none") == (not t.run_info)
-    print(json.dumps({"seconds": seconds, "bytes": os.path.getsize(path)}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "bytes": os.path.getsize(path)}))
 
 
 if __name__ == "__main__":

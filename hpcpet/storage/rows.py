@@ -44,6 +44,9 @@ class Rows:
     offsets: np.ndarray | None = None
     shapes: np.ndarray | None = None
     present: np.ndarray | None = None
+    #: rows in a stage file instead of ``data`` (a segment's heavy result, see :mod:`.stage`):
+    #: the attributes that say where
+    staged: dict | None = None
 
     @property
     def kind(self) -> str:
@@ -205,7 +208,10 @@ class Rows:
         """Create the group ``path`` under ``parent`` holding these rows (``chunk`` rows per chunk)."""
         g = _result_group(parent, path, self.rtype, comment)
         kw = dict(compression or {})
-        if self.kind == FIXED:
+        if self.staged is not None:  # the rows are in a stage file: say where
+            for k, v in self.staged.items():
+                g.attrs[k] = v
+        elif self.kind == FIXED:
             _dataset(g, L.DATA, self.data, (max(1, min(chunk, self.n)),) + self.data.shape[1:], kw)
         else:
             vchunk = max(1, min(len(self.values), 1 << 16))
@@ -221,7 +227,7 @@ class Rows:
         """Rows stored in group ``g`` (all, or the row indices ``sel`` of a fixed result)."""
         rtype = read_type(g)
         if rtype.kind == FIXED:
-            ds = g[L.DATA]
+            ds = data_of(g)
             data = ds[()] if sel is None else ds[np.sort(sel)]
             n = len(data)
             present = None
@@ -236,9 +242,18 @@ class Rows:
                    present=present)
 
 
+def data_of(g: h5py.Group):
+    """The rows of a fixed result group: its ``data`` dataset, or, staged, its rows read from the stage file."""
+    from .stage import STAGED, read_staged
+
+    if STAGED in g.attrs:
+        return read_staged(g, read_type(g))
+    return g[L.DATA]
+
+
 def _result_group(parent: h5py.Group, path: str, t: ResultType, comment: str) -> h5py.Group:
-    """The group of one result with the attributes that describe its type."""
-    g = parent.create_group(path)
+    """The group of one result with the attributes that describe its type (the group may exist)."""
+    g = parent.require_group(path)
     g.attrs["kind"] = t.kind
     g.attrs["dtype"] = np.dtype(t.dtype).str
     g.attrs["shape"] = json.dumps(list(t.shape)) if t.shape is not None else "null"
@@ -284,7 +299,8 @@ def _plan(rows: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int]]]:
 
 
 def write_fixed(parent: h5py.Group, path: str, n: int, rtype: ResultType, sources: list, chunk: int,
-                comment: str = "", compression: dict | None = None, fill: Any = None) -> None:
+                comment: str = "", compression: dict | None = None, fill: Any = None,
+                staged_here: str | None = None) -> None:
     """Write a fixed result of ``n`` runs from ``sources`` without holding the column in memory.
 
     ``sources``: ``(placement, group)`` pairs, in order (a :class:`Placement`,
@@ -294,7 +310,12 @@ def write_fixed(parent: h5py.Group, path: str, n: int, rtype: ResultType, source
     (default :func:`~hpcpet.columns.fill_value`); with compression, slabs
     equal to it are not written at all, so a constant column costs next to
     nothing. Memory: one source, or :data:`SLAB_BYTES` of the base file, at a time.
+    ``staged_here``: this file is the stage file of that name and already
+    holds the column (uncompressed): rows staged in it are in place, the
+    others are written into it.
     """
+    from .stage import STAGED
+
     g = _result_group(parent, path, rtype, comment)
     shape = tuple(rtype.shape or ())
     dtype = np.dtype(rtype.dtype)
@@ -304,38 +325,44 @@ def write_fixed(parent: h5py.Group, path: str, n: int, rtype: ResultType, source
     for where, src in sources:
         has = src[L.PRESENT][()] if L.PRESENT in src else None
         if where is None:
-            covered[:len(src[L.DATA])] = True if has is None else has
+            covered[:len(data_of(src))] = True if has is None else has
         elif has is None:
             for a, b in where.plan()[1]:
                 covered[a:b] = True
         else:
             covered[where.index()[has]] = True
-    if n == 0 or (not kw and not covered.any()):
+    in_place = lambda src: staged_here is not None and _attr(src, STAGED) == staged_here  # noqa: E731
+    row_bytes = max(1, dtype.itemsize * int(np.prod(shape, dtype=np.int64)))
+    slab = max(1, SLAB_BYTES // row_bytes)
+    if staged_here is not None:
+        ds = g[L.DATA]
+        _fill(ds, ~covered, fill, slab)
+    elif n == 0 or (not kw and not covered.any()):
         g.create_dataset(L.DATA, data=np.full((n,) + shape, fill, dtype))
     elif kw:
         chunks = _chunks(n, shape, dtype, chunk)
         ds = g.create_dataset(L.DATA, (n,) + shape, dtype, chunks=chunks, fillvalue=fill, **kw)
     else:
         ds = g.create_dataset(L.DATA, (n,) + shape, dtype)  # no fill pass: every row is written once
-        for a, b in _spans(np.flatnonzero(~covered)):
-            ds[a:b] = np.full((b - a,) + shape, fill, dtype)
+        _fill(ds, ~covered, fill, slab)
     if n and (kw or covered.any()):
-        row_bytes = max(1, dtype.itemsize * int(np.prod(shape, dtype=np.int64)))
         written = np.zeros(n, bool) if kw else None
         for where, src in sources:
-            _write_source(ds, where, src, dtype, (fill, written) if kw else None, max(1, SLAB_BYTES // row_bytes))
+            if not in_place(src):
+                _write_source(ds, where, src, rtype, (fill, written) if kw else None, slab)
     if not covered.all():
         g.create_dataset(L.PRESENT, data=covered, chunks=(max(1, min(chunk, n)),))
 
 
-def _write_source(ds: h5py.Dataset, where, src: h5py.Group, dtype: np.dtype, skip, slab: int) -> None:
+def _write_source(ds: h5py.Dataset, where, src: h5py.Group, rtype: ResultType, skip, slab: int) -> None:
     """Write one source's rows into ``ds``.
 
     ``skip``: ``(fill, written)``: a slab equal to the dataset's fill value
     is not written unless an earlier source wrote one of its rows
     (``written``, a bool per run, kept up to date).
     """
-    data = src[L.DATA]
+    dtype = np.dtype(rtype.dtype)
+    data = data_of(src)
     has = src[L.PRESENT][()] if L.PRESENT in src else None
 
     def put(a: int, block: np.ndarray) -> None:
@@ -365,6 +392,19 @@ def _write_source(ds: h5py.Dataset, where, src: h5py.Group, dtype: np.dtype, ski
     for a, b in spans:
         put(a, block[start:start + b - a])
         start += b - a
+
+
+def _fill(ds: h5py.Dataset, rows: np.ndarray, fill: Any, slab: int) -> None:
+    """Write ``fill`` into the rows of ``ds`` where ``rows`` is True, at most ``slab`` rows at a time."""
+    for a, b in _spans(np.flatnonzero(rows)):
+        for lo in range(a, b, slab):
+            hi = min(b, lo + slab)
+            ds[lo:hi] = np.full((hi - lo,) + ds.shape[1:], fill, ds.dtype)
+
+
+def _attr(g: h5py.Group, name: str) -> str | None:
+    v = g.attrs.get(name)
+    return v.decode() if isinstance(v, bytes) else v
 
 
 def _spans(rows: np.ndarray) -> list[tuple[int, int]]:

@@ -21,6 +21,7 @@ from ..widening import ResultType
 from . import layout as L
 from .files import open_h5, publish
 from .rows import Rows
+from .stage import is_stage_name, referenced
 
 _TEXT = ResultType(STRING, "|u1")
 
@@ -40,6 +41,8 @@ class SegmentData:
     options: dict = field(default_factory=dict)           # result name -> storage options
     #: a study that grows: (new exploration segments, the whole exploration, first new run, n_runs)
     extension: tuple | None = None
+    #: names of the stage files that hold rows of this segment's staged results
+    stages: list = field(default_factory=list)
 
 
 def write_segment(results_path: str, first: int, last: int, seg: SegmentData, set_size: int,
@@ -85,6 +88,12 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
             import json
 
             a["result_options"] = json.dumps(seg.options)
+        if seg.stages:
+            import json
+
+            from .stage import STAGES
+
+            a[STAGES] = json.dumps(sorted(set(seg.stages)))
         if seg.extension is not None:
             from .explorations import write_explored, write_pieces
 
@@ -137,10 +146,18 @@ def stale_files(results_path: str, base: int | None) -> list[str]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     live = set() if base is None else {p for _, _, p in live_segments(results_path, base)}
+    staged = set()  # stage files the live segments' rows are in
+    for p in live:
+        try:
+            with h5py.File(p, "r", locking=False) as h5:
+                staged.update(referenced(h5))
+        except (OSError, RuntimeError):
+            pass
     out = []
     for name in names:
         p = os.path.join(folder, name)
-        if L.is_temporary(name) or (L.parse_segment_name(name) and p not in live):
+        if L.is_temporary(name) or (L.parse_segment_name(name) and p not in live) or \
+                (is_stage_name(name) and name not in staged):
             out.append(p)
     return out
 

@@ -36,6 +36,7 @@ from .header import COPIED, now, write_header, write_value
 from .rows import Rows, absent, assemble, write_fixed
 from .segments import SegmentData, SegmentFile, live_segments, stale_files, write_segment
 from .snapshot import Snapshot
+from .stage import STAGED, Stage, worth_staging
 
 #: segments of one level merged into one of the next level (keeps the folder small in long studies)
 FANOUT = 8
@@ -94,11 +95,15 @@ class Writer:
         self.checkpoint_bytes = float(os.environ.get("HPCPET_CHECKPOINT_MB", "8")) * (1 << 20)
         self._pending_bytes = 0
         self._pending: list[BatchResult] = []
+        self._staged: list[dict[str, np.ndarray]] = []  # per pending batch: its rows written to the stage
         self._seen = np.zeros(self.n_runs, bool)  # runs taken by this writer
         self._new_attrs: dict[str, Any] = {}
         self._globals: dict[str, tuple] = {}
         self._last_checkpoint = time.monotonic()
         self._space_checked = -1e9
+        #: heavy fixed results are written in place into this file (see hpcpet.storage.stage)
+        self._stage: Stage | None = None
+        self._unstaged: set[str] = set()  # results that left the stage (their type changed, the study grew)
         self.disk_full = False
         self.closed = False
 
@@ -373,7 +378,6 @@ class Writer:
             handled = result.status != PENDING
         seen |= handled
         self._admit(result)
-        self._pending.append(result)
         for name, comment in result.comments.items():
             if comment and not self.comments.get(name):
                 self.comments[name] = comment
@@ -389,6 +393,9 @@ class Writer:
                         self._fail(result, np.flatnonzero(result.status == DONE), f"HpcpetError: result {name!r}: {exc}")
                     continue
                 self.options[name] = opts
+        staged = self._stage_columns(result)
+        self._pending.append(result)
+        self._staged.append(staged)
         self._pending_bytes += _nbytes(result)
         if (time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
                 or self._pending_bytes >= self.checkpoint_bytes):
@@ -402,7 +409,12 @@ class Writer:
             if batches else np.zeros(0, np.int64)
         status = np.concatenate([b.status[k] for b, k in zip(batches, keeps)]) if batches else np.zeros(0, np.uint8)
         seg = SegmentData(index.astype(np.int64), status.astype(np.uint8))
+        for name in sorted({n for s in self._staged for n in s}):
+            seg.results[name] = self._staged_rows(name, keeps)
+            seg.stages.append(self._stage.name)
         names = sorted({n for b in batches for n in b.columns})
+        if set(names) & set(seg.results):  # _stage_columns prevents it; never drop rows silently
+            raise RuntimeError(f"hpcpet bug: rows of {sorted(set(names) & set(seg.results))} both staged and not")
         for name in names:
             rtype = self.types[name]
             parts = []
@@ -437,6 +449,56 @@ class Writer:
             seg.extension = (pieces, expl, first, self.n_runs)
         return seg
 
+    def _stage_columns(self, result: BatchResult) -> dict[str, np.ndarray]:
+        """Write the batch's heavy columns into the stage file now (they are not held in memory).
+
+        Returns result name -> bool per run of the batch: the run's row was
+        written; the columns are taken out of ``result``.
+        """
+        staged = {}
+        for name in list(result.columns):
+            rtype = self.types[name]
+            # one segment holds a result's rows either staged or not: switching commits the earlier ones
+            if not self._stages(name, rtype, result.stop):
+                if any(name in s for s in self._staged):
+                    self.checkpoint(compact=False)
+                continue
+            if any(name in b.columns for b in self._pending):
+                self.checkpoint(compact=False)
+            col = result.columns.pop(name)
+            has = result.status == DONE
+            if col.present is not None:
+                has = has & col.present
+            self._stage.put(name, result.start, np.asarray(col.data).astype(rtype.dtype, copy=False), has)
+            staged[name] = has
+        return staged
+
+    def _stages(self, name: str, rtype: ResultType, stop: int) -> bool:
+        """Whether rows of ``name`` (runs below ``stop``) go to the stage file (created on first use)."""
+        if name in self._unstaged or self.part != (0, self.n_runs):
+            return False
+        from .compression import parse
+
+        spec = self.options.get(name, {}).get("compression", self.attrs.get("compression", "none"))
+        if not worth_staging(rtype, parse(spec)):
+            return False
+        if self._stage is None:
+            self._stage = Stage(self.path, self.seq + 1)
+        if name not in self._stage.columns:
+            self._stage.add(name, rtype, self.n_runs)
+        if self._stage.fits(name, rtype, stop):
+            return True
+        self._unstaged.add(name)  # from now on in segments; consolidation copies the staged rows
+        return False
+
+    def _staged_rows(self, name: str, keeps: list[np.ndarray]) -> Rows:
+        """A segment's record of the staged rows of ``name`` of the pending batches."""
+        present = [(s[name] & k)[k] if name in s else np.zeros(int(np.count_nonzero(k)), bool)
+                   for s, k in zip(self._staged, keeps)]
+        has = np.concatenate(present) if present else np.zeros(0, bool)
+        rtype = self._stage.columns[name][1]
+        return Rows(rtype, len(has), present=None if has.all() else has, staged=self._stage.attrs(name))
+
     def checkpoint(self, compact: bool = True) -> None:
         """Commit everything received so far in one new segment (nothing if there is nothing new).
 
@@ -447,12 +509,15 @@ class Writer:
         if not (self._pending or self._globals or self._new_attrs or self._extension):
             return
         seg = self._segment_data()
+        if self._stage is not None:
+            self._stage.sync()  # staged rows are durable before the segment that commits them
         self.seq += 1
         seg_path = write_segment(self.path, self.seq, self.seq, seg, self.set_size)
         self._live.append((self.seq, self.seq, 0, seg_path))
         self._runs[seg_path] = len(seg.index)
         self.status[seg.index] = seg.status
         self._pending.clear()
+        self._staged.clear()
         self._pending_bytes = 0
         self._globals.clear()
         self._new_attrs.clear()
@@ -497,8 +562,14 @@ class Writer:
             self.checkpoint(compact=False)
             lo, hi = self.part
             complete = bool((self.status[lo:hi] == DONE).all())
-            consolidate(self.path, {"ended": now(), "complete": complete})
+            stage = self._stage
+            if stage is not None and (self._unstaged & set(stage.columns)
+                                      or any(len(c[0]) != self.n_runs for c in stage.columns.values())):
+                stage = None  # a staged result changed type or the study grew: build a new file
+            consolidate(self.path, {"ended": now(), "complete": complete}, stage)
         finally:
+            if self._stage is not None:
+                self._stage.close()
             if not self.disk_full:
                 remove(os.path.join(L.folder(self.path), L.STATUS_FILE))
             self.guard.release()
@@ -507,6 +578,8 @@ class Writer:
     def abandon(self) -> None:
         """Give up without writing anything more; committed segments stay for resume."""
         self.closed = True
+        if self._stage is not None:
+            self._stage.close()
         self.guard.release()
         _remove_folder(self.path)
 
@@ -612,11 +685,14 @@ def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
         names = sorted({n for s in segs if root in s.h5
                         for n in (s.result_names() if root == L.RESULTS else s.info_names())})
         for name in names:
-            sources = []
             p = L.name_to_path(name)
-            for s in segs:
-                if root in s.h5 and p in s.h5[root]:
-                    sources.append((np.searchsorted(index, s.index), Rows.read(s.h5[root][p])))
+            groups = [(s, s.h5[root][p]) for s in segs if root in s.h5 and p in s.h5[root]]
+            staged = {_text(g.attrs[STAGED]) if STAGED in g.attrs else None for _, g in groups}
+            if len(staged) == 1 and None not in staged:  # rows in one stage file: still there
+                target[name] = _merge_staged(index, groups)
+                data.stages.extend(staged)
+                continue
+            sources = [(np.searchsorted(index, s.index), Rows.read(g)) for s, g in groups]
             target[name] = assemble(len(index), sources, types[name])
     grown = [s for s in segs if L.EXPLORED in s.h5]
     if grown:  # the merged segments added generations: keep them, in order
@@ -644,13 +720,40 @@ def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
     return data
 
 
-def consolidate(path: str, attrs: dict[str, Any]) -> None:
-    """Replace ``path`` by one file holding it and its live segments (atomically)."""
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _merge_staged(index: np.ndarray, groups: list) -> Rows:
+    """The record of a staged result over the merged ``index`` (its rows stay in the stage file)."""
+    from .rows import read_type
+
+    has = np.zeros(len(index), bool)
+    for s, g in groups:
+        pos = np.searchsorted(index, s.index)
+        has[pos] = g[L.PRESENT][()] if L.PRESENT in g else True
+    last = groups[-1][1]
+    where = {k: last.attrs[k] for k in last.attrs if k.startswith("stage") or k == STAGED}
+    return Rows(read_type(last), len(index), present=None if has.all() else has, staged=where)
+
+
+def consolidate(path: str, attrs: dict[str, Any], stage: Stage | None = None) -> None:
+    """Replace ``path`` by one file holding it and its live segments (atomically).
+
+    ``stage``: the writer's stage file, completed in place and renamed over
+    ``path`` when its columns hold every staged run's rows in the final type
+    (otherwise a new file is written and the staged rows copied).
+    """
     snap = Snapshot(path)
-    tmp = L.temporary(path, "consolidated")
+    types = snap.result_types()
+    in_place = stage is not None and all(types.get(name) == c[1] for name, c in stage.columns.items())
+    tmp = stage.path if in_place else L.temporary(path, "consolidated")
+    if stage is not None:
+        stage.close()
     try:
         n = snap.n_runs
-        with h5py.File(tmp, "w", locking=False, rdcc_nbytes=CHUNK_CACHE, rdcc_nslots=CHUNK_CACHE // 4096 * 10 + 1) as out:
+        with h5py.File(tmp, "r+" if in_place else "w", locking=False, rdcc_nbytes=CHUNK_CACHE,
+                       rdcc_nslots=CHUNK_CACHE // 4096 * 10 + 1) as out:
             copy_header(snap, out)
             status = snap.status()
             out.create_dataset(L.STATUS, data=status, chunks=(max(1, min(n, 65536)),))
@@ -659,19 +762,20 @@ def consolidate(path: str, attrs: dict[str, Any]) -> None:
                 keys = sorted(errors)
                 out.create_dataset(L.ERROR_INDEX, data=np.asarray(keys, np.int64))
                 Rows.from_list(ResultType(STRING, "|u1"), [errors[k] for k in keys]).write(out, L.ERROR_TEXT, 4096)
-            res = out.create_group(L.RESULTS)
+            res = out.require_group(L.RESULTS)
             comments = snap.comments()
             from .compression import parse
 
             default = snap.attrs.get("compression", "none")
             options = snap.result_options()
             placed: dict = {}  # segment -> where its rows go, worked out once for all results
-            for name, rtype in snap.result_types().items():
+            for name, rtype in types.items():
                 spec = options.get(name, {}).get("compression", default)
                 where = L.name_to_path(name)
                 if rtype.kind == FIXED:  # streamed: one segment in memory at a time
                     write_fixed(res, where, n, rtype, snap.sources(name, placed=placed), snap.set_size,
-                                comments.get(name, ""), compression=parse(spec))
+                                comments.get(name, ""), compression=parse(spec),
+                                staged_here=stage.name if in_place and name in stage.columns else None)
                 else:
                     snap.rows(name, rtype).write(res, where, snap.set_size, comments.get(name, ""),
                                                  compression=parse(spec))
@@ -697,7 +801,8 @@ def consolidate(path: str, attrs: dict[str, Any]) -> None:
         publish(tmp, path)
     except BaseException:
         snap.close()
-        remove(tmp)
+        if not in_place:  # a stage file stays: the segments' staged rows are in it
+            remove(tmp)
         raise
 
 

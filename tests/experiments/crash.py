@@ -1,8 +1,9 @@
-"""For the crash-consistency suite (tests/test_crash.py): runs of ~1 ms, four result kinds.
+"""For the crash-consistency suite (tests/test_crash.py): runs of ~1 ms, five result kinds.
 
 Per run: a scalar, a fixed array of 3 values, a ragged array whose length
-varies with the run, and a string; values depend only on the run's
-parameters, so every execution of a run stores the same values.
+varies with the run, a string, and a trace of 520 floats (4 kB: written in
+place into a stage file, hpcpet/storage/stage.py); values depend only on the
+run's parameters, so every execution of a run stores the same values.
 
 ``CRASH_N`` sets the number of runs (default 3000); ``CRASH_RUN_SECONDS``
 how long a run computes (default 1e-3; results do not depend on it);
@@ -49,6 +50,7 @@ def run(traj):
     traj.add_result("arrays.$set.$.fixed", np.array([i, gain, i + gain]))
     traj.add_result("arrays.$set.$.ragged", np.arange(i % 7) * gain)
     traj.add_result("text.$set.$.msg", f"i={i} gain={gain}")
+    traj.add_result("trace", np.arange(520) * gain + i)
 
 
 if __name__ == "__main__":

@@ -252,8 +252,9 @@ def _numeric(rows: list, have: np.ndarray, mask: np.ndarray | None, refused: dic
 def type_of(col: Column) -> ResultType:
     """The :class:`ResultType` of a column (its integer range over rows that have a value)."""
     if col.kind == FIXED:
-        data = col.data if col.present is None else col.data[col.present]
-        rng = int_range(data)
+        rng = None
+        if col.data.dtype.kind in "iu":  # the range of the rows with a value (others hold 0)
+            rng = int_range(col.data if col.present is None or col.present.all() else col.data[col.present])
         return ResultType(FIXED, col.data.dtype.str, tuple(col.data.shape[1:]),
                           *(rng if rng else (None, None)))
     if col.kind == RAGGED:

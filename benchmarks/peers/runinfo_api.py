@@ -10,15 +10,11 @@ import os
 import sys
 import time
 
-import numpy as np
+from hpcpet_api import run, seed_trajectory
 
 import hpcpet
 from hpcpet import engine
 from hpcpet.storage import writer
-
-
-def run(traj):
-    traj.add_result("some_group.$set.$.z", traj["x"] * traj["y"])
 
 
 def without_run_info():
@@ -35,12 +31,7 @@ def main():
     n, mode, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     if mode == "none":
         without_run_info()
-    side = min(n, 1000)
-    traj = hpcpet.Trajectory("bench")
-    traj.add_parameter("x", 1.0)
-    traj.add_parameter("y", 1.0)
-    traj.explore(hpcpet.cartesian_product({"x": np.arange(n // side, dtype=float),
-                                           "y": np.arange(side, dtype=float)}))
+    traj = seed_trajectory(n)
     t0, c0 = time.perf_counter(), time.process_time()
     hpcpet.Environment(traj, path, backend="serial", overwrite=True, progress="quiet",
                        capture=mode == "capture").run(run)

@@ -6,6 +6,7 @@ This module sits below all of them and imports nothing of hpcpet but
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,8 +45,9 @@ class BatchResult:
         run's stdout and stderr). Runs not started have NaN duration and start.
         ``gpus`` (str): the worker's ``CUDA_VISIBLE_DEVICES`` under ``--gpus-per-worker``.
         Facts constant in a batch (host, worker, mostly attempts, the mean
-        duration of runs too short to time one by one) are scalars, so that
-        they cost nothing per run on the way to the writer.
+        duration of runs too short to time one by one) are scalars, and the
+        start times of such runs a :class:`Steps`, so that they cost nothing
+        per run on the way to the writer.
     options : dict
         Result name -> storage options given with ``add_result`` (compression).
     """
@@ -65,8 +67,25 @@ class BatchResult:
         return self.stop - self.start
 
 
+class Steps(NamedTuple):
+    """Run info whose entry for run k of the batch is ``first + k * step`` (the start times of
+    runs too short to be timed one by one), kept as two numbers."""
+
+    first: float
+    step: float
+
+    def expand(self, n: int) -> np.ndarray:
+        """The ``n`` entries (computed the same way everywhere, so they are the same bits)."""
+        a = np.arange(n, dtype=np.float64)
+        a *= self.step
+        a += self.first
+        return a
+
+
 def info_array(value, n: int) -> np.ndarray:
     """A run-info entry of ``BatchResult.info`` as an array of ``n`` entries (a scalar is repeated)."""
     if isinstance(value, np.ndarray) and value.ndim == 1:
         return value
+    if isinstance(value, Steps):
+        return value.expand(n)
     return np.full(n, value)

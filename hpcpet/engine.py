@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .batch import DONE, FAILED, PENDING, RETURN_NAME, BatchResult
+from .batch import DONE, FAILED, PENDING, RETURN_NAME, BatchResult, Steps
 from .columns import encode
 from .experiment import load_experiment
 from .trajectory import RunView, Trajectory
@@ -451,11 +451,9 @@ class Worker:
         if marks is None:
             ran = n if self.frozen.fail_fast is False else int(np.count_nonzero(status != PENDING))
             mean = (t_end - perf0) / max(1, ran)
-            begun = np.arange(n, dtype=np.float64)
-            begun *= mean
-            begun += unix0
-            duration = mean  # the same for every run: one value
+            duration, begun = mean, Steps(unix0, mean)  # the same for every run: two numbers
             if ran < n:
+                begun = begun.expand(n)
                 duration = np.full(n, mean)
                 duration[ran:] = begun[ran:] = np.nan
         else:

@@ -161,7 +161,8 @@ def test_short_runs_get_their_batch_mean_duration():
     worker.run_batch(range(0, 100))  # the first batch is timed run by run
     info = worker.run_batch(range(100, 5000)).info
     assert np.ndim(info["duration"]) == 0 and info["duration"] < 1e-3  # one value for the batch
-    assert (np.diff(info["start"]) > 0).all()
+    start = info["start"]  # two numbers for the batch: run k started at first + k * step
+    assert start.step == info["duration"] and (np.diff(info_array(start, 4900)) > 0).all()
 
 
 def test_batch_result_gives_constant_info_as_one_value():

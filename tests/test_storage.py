@@ -323,7 +323,7 @@ def test_consolidation_places_every_run_whatever_the_arrival_order(tmp_path_fact
                                                                    nan, fail, hosts):
     """Batches arrive in any order, spread over segments; failed runs are redone after a reopen
     (a later segment wins); NaN values equal the compressed fill and must still come back."""
-    from hpcpet.batch import DONE, FAILED
+    from hpcpet.batch import DONE, FAILED, Steps
     from hpcpet.trajectory import Trajectory
 
     path = str(tmp_path_factory.mktemp("c") / "c.h5")
@@ -337,7 +337,8 @@ def test_consolidation_places_every_run_whatever_the_arrival_order(tmp_path_fact
     for k, b in enumerate(order):
         lo, hi = 5 * b, 5 * b + 5
         status = [FAILED if i in fail else DONE for i in range(lo, hi)]
-        info = {"host": hosts[b], "worker": b, "start": np.arange(lo, hi, dtype=float), "duration": 0.5}
+        start = np.arange(lo, hi, dtype=float) if b % 2 else Steps(float(lo), 1.0)  # as engines give it
+        info = {"host": hosts[b], "worker": b, "start": start, "duration": 0.5}
         w.write(_batch(lo, hi, want[lo:hi], status, info, gzip))
         if (k + 1) % every == 0:
             w.checkpoint(compact=False)

@@ -73,7 +73,7 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
         if seg.info:
             info = h5.create_group(L.INFO)
             for name, rows in seg.info.items():
-                rows.write(info, name, set_size)
+                rows.write(info, name, set_size, runs=True)  # mostly constant: runs of equal values
         if seg.globals:
             from .header import write_value
 

@@ -23,7 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..batch import DONE, FAILED, PENDING, BatchResult
+from ..batch import DONE, FAILED, PENDING, BatchResult, Steps
 from ..columns import Column, type_of
 from ..errors import FileFormatError, HpcpetError
 from ..kinds import FIXED, STRING
@@ -33,7 +33,7 @@ from . import layout as L
 from .files import first_line, open_h5, publish, remove
 from .guard import Guard
 from .header import COPIED, now, write_header, write_value
-from .rows import Rows, absent, assemble, write_fixed
+from .rows import Linear, Rows, absent, assemble, write_fixed
 from .segments import SegmentData, SegmentFile, live_segments, stale_files, write_segment
 from .snapshot import Snapshot
 from .stage import STAGED, Stage, worth_staging
@@ -431,12 +431,14 @@ class Writer:
             if info_names else []
         for name in info_names:
             col = _gather_info(name, batches, keeps, counts)
+            linear = isinstance(col, Linear)
             try:
-                rtype = widen(self.info_types.get(name), type_of(col))
+                rtype = widen(self.info_types.get(name), ResultType(FIXED, "<f8", ()) if linear else type_of(col))
             except Refused:
                 continue  # run info is a convenience: never fail runs for it
             self.info_types[name] = rtype
-            seg.info[name] = Rows.from_column(col, rtype, np.ones(len(seg.index), bool))
+            seg.info[name] = Rows(rtype, col.n, linear=col) if linear and rtype.dtype == "<f8" else \
+                Rows.from_column(col.column() if linear else col, rtype, np.ones(len(seg.index), bool))
         for b in batches:
             seg.errors.update({i: t for i, t in b.errors.items()
                                if b.status[i - b.start] == FAILED})
@@ -609,10 +611,16 @@ def _gather_info(name: str, batches: list[BatchResult], keeps: list[np.ndarray],
     distinct value and repeated, so the cost per batch does not depend on the
     number of its runs and constant facts (host, worker) cost one conversion.
     """
+    values = [b.info.get(name) for b in batches]
+    if values and all(isinstance(v, Steps) for v in values) and all(n == len(b) for b, n in zip(batches, counts)):
+        starts = np.cumsum([0] + counts[:-1]).astype(np.int64)  # linear in every batch: kept so
+        return Linear(starts, np.array([v.first for v in values]), np.array([v.step for v in values]), sum(counts))
     parts, present, same = [], [], {}
     plain = name not in ("duration", "output")  # float and int arrays are kept as they come
     for b, k, n in zip(batches, keeps, counts):
         v = b.info.get(name)
+        if isinstance(v, Steps):
+            v = v.expand(len(b))
         if v is None or (isinstance(v, np.ndarray) and v.ndim == 1):
             arr = v if v is None or (plain and v.dtype.kind == "f") else _info_array(v, name)
             if arr is not None and n != len(b):
@@ -808,9 +816,12 @@ def consolidate(path: str, attrs: dict[str, Any], stage: Stage | None = None) ->
 
 def _first_value(sources: list) -> Any:
     """The first stored row of a fixed column (the fill value that most of a run-info column holds)."""
+    from .rows import RUN_VALUES
+
     for _, g in sources:
-        if len(g[L.DATA]):
-            return g[L.DATA][0]
+        ds = g[RUN_VALUES] if RUN_VALUES in g else g[L.DATA]
+        if len(ds):
+            return ds[0]
     return None
 
 

@@ -344,7 +344,8 @@ class LoadedTrajectory(StudyView):
         for name, t in self._types(L.INFO).items():
             rows = self._snap.rows(name, t, L.INFO)
             if rows.kind == FIXED and rows.data.dtype.kind == "S":  # text stored as UTF-8 bytes (host)
-                out[name] = np.char.decode(rows.data, "utf-8", "surrogatepass")
+                names, which = np.unique(rows.data, return_inverse=True)  # a few hosts: decode each once
+                out[name] = np.char.decode(names, "utf-8", "surrogatepass")[which.reshape(rows.data.shape)]
             else:
                 out[name] = rows.data if rows.kind == FIXED else np.array(
                     [v if v is not None else "" for v in rows.to_list()], dtype=object)

@@ -584,6 +584,8 @@ class BatchSource:
         self.max_batch = max_batch
         self.per_run: float | None = None
         self.stopped = False
+        #: the master cannot go on (its writer failed): backends return from run() at once
+        self.aborted = False
         self._ranges = _ranges(np.asarray(todo))
         #: number of runs to do in all
         self.total = sum(hi - lo for lo, hi in self._ranges)
@@ -675,3 +677,7 @@ class BatchSource:
     def stop(self) -> None:
         """Hand out no more batches."""
         self.stopped = True
+
+    def abort(self) -> None:
+        """Hand out no more batches, and stop waiting for those running (safe from any thread)."""
+        self.stopped = self.aborted = True

@@ -11,8 +11,9 @@ Invariants:
   time, in the order they were put; once :meth:`WriteQueue.drain` or
   :meth:`WriteQueue.close` has returned, every result put has been written
   (unless writing failed) and the caller may use the writer itself again;
-- memory is bounded: the results put and not yet taken by the thread hold at
-  most ``limit`` bytes (:func:`result_bytes`), or a single result when one is
+- memory and what a kill can lose are bounded: the results put and not yet
+  taken by the thread are at most :data:`MAX_BATCHES` and hold at most
+  ``limit`` bytes (:func:`result_bytes`), or a single result when one is
   larger. :meth:`WriteQueue.put` blocks until there is room: the dispatcher
   then receives nothing, so the workers wait in their sends (back-pressure).
   Besides the queue, the master holds the result being written and the one
@@ -36,6 +37,8 @@ from .batch import BatchResult
 
 #: default bound of the queue in MB (HPCPET_WRITE_QUEUE_MB)
 DEFAULT_MB = 32.0
+#: most batch results waiting in the queue (runs received but not yet committed: a kill loses them)
+MAX_BATCHES = 4
 
 
 def limit_bytes() -> int:
@@ -138,7 +141,7 @@ class WriteQueue:
         return None
 
     def _full(self, size: int) -> bool:
-        return bool(self._items) and self._bytes + size > self.limit
+        return bool(self._items) and (self._bytes + size > self.limit or len(self._items) >= MAX_BATCHES)
 
     def _raise(self) -> None:
         if self._error is not None and not self._reported:

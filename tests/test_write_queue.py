@@ -7,7 +7,7 @@ import pytest
 
 from hpcpet.batch import DONE, BatchResult
 from hpcpet.columns import Column
-from hpcpet.write_queue import WriteQueue, limit_bytes, result_bytes
+from hpcpet.write_queue import MAX_BATCHES, WriteQueue, limit_bytes, result_bytes
 
 MB = 1 << 20
 
@@ -54,6 +54,19 @@ def test_a_slow_writer_makes_the_dispatcher_wait_with_at_most_the_bound_held():
     assert q.waits > 0 and q.peak <= 3 * MB and most == 3 * MB  # it filled up, then the dispatcher waited
     assert max(write.held) <= 3 * MB
     assert put_seconds >= 16 * 0.02 * 0.5  # puts were held back by the writer (loosely: not a timing bound)
+
+
+def test_at_most_max_batches_wait_however_small_they_are():
+    # runs received and not committed are lost by a kill: their number is bounded too
+    ref = []
+    write = SlowWriter(ref, seconds=0.005)
+    q = WriteQueue(write, limit=64 * MB)
+    ref.append(q)
+    for i in range(30):
+        q.put(batch(i, 100))
+        assert len(q._items) <= MAX_BATCHES
+    q.close()
+    assert write.written == list(range(30)) and q.waits > 0
 
 
 def test_one_result_larger_than_the_bound_still_goes_through_alone():

@@ -268,7 +268,7 @@ class MPIBackend(Backend):
             for batch in source:
                 yield self._worker.run_batch(batch)
             return
-        comm, MPI, results = self.comm, self.MPI, self.results
+        MPI, results = self.MPI, self.results
         status = MPI.Status()
         poll = Poller(longest=2e-3)
         queued = self._queued

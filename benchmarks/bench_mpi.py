@@ -129,11 +129,11 @@ def fmt_rate(n: float, t: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (about 30 s)")
-    ap.add_argument("--reps", type=int, default=None, help="repetitions of part 1 (default 3, quick 2)")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions of part 1 (default 5, quick 2)")
     args = ap.parse_args()
     side = 300 if args.quick else 1000
     sleep_runs = 3000 if args.quick else 22500
-    reps = args.reps or (2 if args.quick else 3)
+    reps = args.reps or (2 if args.quick else 5)
     n = side * side
 
     with tempfile.TemporaryDirectory(prefix="bench_mpi_") as tmp:

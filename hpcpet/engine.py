@@ -563,6 +563,9 @@ class BatchSource:
 
     #: largest batch before the duration of a run is known
     FIRST_BATCH = 16
+    #: seconds of runs below which no batch shrinks at the end (a shorter batch costs a
+    #: worker more in waiting for the next one than it balances)
+    MIN_SECONDS = 0.0025
 
     def __init__(self, todo: np.ndarray, workers: int, set_size: int = 1000,
                  target_seconds: float = 0.05, batch_size: int | None = None,
@@ -577,7 +580,10 @@ class BatchSource:
         self.fixed = batch_size
         self.max_batch = max_batch
         self.per_run: float | None = None
+        self._seconds = self._runs = 0.0  # fading sums behind per_run
         self.stopped = False
+        #: the master cannot go on (its writer failed): backends return from run() at once
+        self.aborted = False
         self._ranges = _ranges(np.asarray(todo))
         #: number of runs to do in all
         self.total = sum(hi - lo for lo, hi in self._ranges)
@@ -591,9 +597,10 @@ class BatchSource:
         share = -(-self.remaining // (4 * self.workers))  # leave work for everyone at the end
         if self.per_run is None:  # small batches until a run has been timed, enough for every worker
             return max(1, min(self.FIRST_BATCH, share))
-        want = int(self.target / max(self.per_run, 1e-9))
+        per = max(self.per_run, 1e-9)
+        want = int(self.target / per)
         if self.workers > 1:
-            want = min(want, share)
+            want = min(want, max(share, int(self.MIN_SECONDS / per)))
         return max(1, min(want, self.max_batch))
 
     def next(self) -> range | None:
@@ -632,9 +639,14 @@ class BatchSource:
         self.remaining = more
 
     def observe(self, result: BatchResult) -> None:
-        """Learn the per-run duration from a finished batch."""
-        per = result.seconds / max(1, len(result))
-        self.per_run = per if self.per_run is None else 0.7 * self.per_run + 0.3 * per
+        """Learn the per-run duration from a finished batch.
+
+        Batches weigh by their number of runs (the first tiny batch, mostly fixed
+        costs, does not keep the next ones small) and older ones fade.
+        """
+        self._seconds = 0.7 * self._seconds + result.seconds
+        self._runs = 0.7 * self._runs + max(1, len(result))
+        self.per_run = self._seconds / self._runs
 
     def settle(self, result: BatchResult) -> BatchResult:
         """Count the attempts of ``result``'s runs and take back failed runs that have retries left.
@@ -671,3 +683,7 @@ class BatchSource:
     def stop(self) -> None:
         """Hand out no more batches."""
         self.stopped = True
+
+    def abort(self) -> None:
+        """Hand out no more batches, and stop waiting for those running (safe from any thread)."""
+        self.stopped = self.aborted = True

@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -19,6 +20,8 @@ from .errors import HpcpetError
 from .experiment import Experiment, git_commit
 from .progress import Progress
 from .trajectory import Trajectory
+from . import write_queue
+from .write_queue import WriteQueue
 
 if TYPE_CHECKING:  # h5py is imported only where a file is written, not on MPI worker ranks
     from .storage.writer import Writer
@@ -376,15 +379,17 @@ class Environment:
         ``todo`` is a bool mask over all runs, or sorted run indices.
         ``writer`` may also be a function that creates it: it is called once
         the backend has started, so that workers already run their first
-        batches while the file is being created.
+        batches while the file is being created. When the backend allows it
+        (:attr:`Backend.overlap_writes`) a writer thread creates the file and
+        writes, and this thread only dispatches (see :class:`_Sink`).
         """
         t0 = time.perf_counter()
         frozen.setup = self.backend.setup
         make = writer if callable(writer) else None
         set_size = self.set_size if make else writer.set_size
-        writer = None if make else writer
-        if writer is not None:  # resuming: the runs see the seed and presets of the first session
-            _restore_recorded(frozen.trajectory, writer.attrs)
+        given = None if make else writer
+        if given is not None:  # resuming: the runs see the seed and presets of the first session
+            _restore_recorded(frozen.trajectory, given.attrs)
         source = BatchSource(todo, self.backend.workers, set_size, batch_size=self.batch_size,
                              retries=self.retries)
         frozen.run_timeout = frozen.run_timeout or self.run_timeout
@@ -392,52 +397,56 @@ class Environment:
         if self.retries:  # --fail-fast then stops after a run failed every attempt (settle)
             frozen.fail_fast = False
         progress = Progress(source.total, self.progress)
-        ran = 0
         interrupted = hard = False
         write_error: BaseException | None = None
+        late_error: BaseException | None = None  # the writer thread's, raised once everything is closed
+        sink: _Sink | None = None
+
+        def open_writer() -> Writer:
+            w = make() if make is not None else given
+            w.set_attrs(started=_now())
+            if self.max_generations:
+                w.set_attrs(max_generations=self.max_generations)
+            return w
+
+        def written() -> Writer | None:
+            """The writer, once it exists (waits for the writer thread to have created it)."""
+            return sink.opened() if sink is not None else given
+
         try:
             # handlers first: a signal while workers start (MPI ranks still importing) stops cleanly
             with _stop_on_signals(source, self.log, self.stop_grace) as stop:
                 self.backend.results_path = self.filename
                 self.backend.start(frozen, source)
-                if make is not None:
-                    writer = make()
-                writer.set_attrs(started=_now())
-                if self.max_generations:
-                    writer.set_attrs(max_generations=self.max_generations)
+                threaded = self.backend.overlap_writes and write_queue.enabled()
+                sink = _Sink(open_writer, progress, source, self.fail_fast, threaded)
                 while True:
                     for result in self.backend.run(source):
-                        stop.writing = True
+                        stop.writing = not threaded
                         source.settle(result)
                         source.observe(result)
-                        try:
-                            writer.write(result)
-                        except (OSError, RuntimeError) as exc:  # disk full, quota, I/O error
-                            raise _WriteFailed(exc) from exc
+                        _writing(sink.put, result)  # threaded: waits only while the queue is full
                         stop.writing = False
                         if stop.hard:
                             raise KeyboardInterrupt
-                        n_failed = int((result.status == FAILED).sum())
-                        n_done = int((result.status == DONE).sum())
-                        ran += n_done + n_failed
-                        progress.update(n_done + n_failed, n_failed)
-                        if self.fail_fast and n_failed:
-                            source.stop()
+                    _writing(sink.drain)  # the writer is this thread's again
                     if self.next_runs is None or source.stopped or stop.signal:
                         break
-                    new = self._next_generation(writer, frozen)
+                    new = self._next_generation(sink.writer, frozen)
                     if new is None:
                         break
-                    todo = np.zeros(writer.n_runs, bool)
+                    todo = np.zeros(sink.writer.n_runs, bool)
                     todo[new.start:new.stop] = True
                     source.restart(todo)
                     progress.grow(len(new))
                 interrupted = bool(stop.signal)
         except KeyboardInterrupt:
             interrupted = hard = True
-            if writer is None:  # before the file existed: nothing to save
+            if written() is None:  # before the file existed: nothing to save
                 raise
         except _WriteFailed as failed:
+            if written() is None:  # creating the file failed (in the writer thread): as if here
+                raise failed.args[0] from None
             write_error = failed.args[0]
             hard = True
         except BackendLost as exc:  # e.g. an MPI rank is stuck: keep what is written, end the job
@@ -445,18 +454,25 @@ class Environment:
             print(f"[hpcpet] error: {exc}. Complete with: python -m hpcpet resume {self.filename}",
                   file=sys.stderr, flush=True)
         finally:
-            progress.close()
             try:
                 # no file (its creation failed): the batches running are lost anyway, stop at once
-                terminate = getattr(self.backend, "terminate", None) if hard or writer is None else None
+                terminate = getattr(self.backend, "terminate", None) if hard or written() is None else None
                 (terminate or self.backend.close)()
             finally:
+                if sink is not None:  # write what was received (at most the queue's bound)
+                    late_error = sink.close()
+                    if isinstance(late_error, (OSError, RuntimeError)) and write_error is None:
+                        write_error, late_error = late_error, None
+                progress.close()
+                writer = written()
                 if writer is None:
                     pass
                 elif write_error is None:
                     writer.close()
                 else:
                     _close_after_write_error(writer)
+        if late_error is not None:
+            raise late_error
         if write_error is not None:
             from .storage.files import first_line
 
@@ -464,7 +480,7 @@ class Environment:
                 f"writing {writer.path} failed: {first_line(write_error)}. Runs saved before "
                 f"are intact; fix the cause, then: python -m hpcpet resume {writer.path}")
         c = writer.counts()
-        summary = Summary(writer.path, writer.n_runs, c["done"], c["failed"], c["pending"], ran,
+        summary = Summary(writer.path, writer.n_runs, c["done"], c["failed"], c["pending"], sink.ran if sink else 0,
                           time.perf_counter() - t0, interrupted)
         if interrupted:
             self.log(f"interrupted: {c['done']} runs done and saved, {c['pending']} pending. "
@@ -472,6 +488,87 @@ class Environment:
         if self.fail_fast and c["failed"]:
             raise HpcpetError(f"a run failed (--fail-fast); {summary}")
         return summary
+
+
+class _Sink:
+    """Takes the dispatcher's results to the writer: itself, or through a writer thread.
+
+    Parameters
+    ----------
+    open_writer : callable
+        Returns the writer (creating the file); called once, by the thread that writes.
+    progress : Progress
+        Counts the runs written; printed to only by the dispatching thread (a pool
+        worker forked meanwhile must not inherit a stream lock that a writer thread holds).
+    source : BatchSource
+        Stopped after a failed run with ``fail_fast``; aborted when the writer thread fails
+        (the dispatcher stops waiting for results and raises the writer's error).
+    fail_fast : bool
+        Stop handing out batches once a run failed.
+    threaded : bool
+        Create the file and write in a :class:`~hpcpet.write_queue.WriteQueue`'s thread,
+        so that neither holds up dispatching (memory bound: ``HPCPET_WRITE_QUEUE_MB``).
+    """
+
+    def __init__(self, open_writer: Callable[[], Writer], progress: Progress, source: BatchSource,
+                 fail_fast: bool, threaded: bool):
+        #: the writer, once created
+        self.writer: Writer | None = None
+        #: runs written (done or failed)
+        self.ran = 0
+        self._open = open_writer
+        self._progress = progress
+        self._on_failed = source.stop if fail_fast else None
+        self._counts: deque = deque()  # (runs, failed) written and not yet shown
+        self.queue = WriteQueue(self._take, write_queue.limit_bytes(), first=self._create,
+                                on_error=source.abort) if threaded else None
+        if self.queue is None:
+            self._create()
+
+    def _create(self) -> None:
+        self.writer = self._open()
+
+    def _take(self, result) -> None:
+        self.writer.write(result)
+        n_failed = int((result.status == FAILED).sum())
+        n_done = int((result.status == DONE).sum())
+        self._counts.append((n_done + n_failed, n_failed))
+        if n_failed and self._on_failed is not None:
+            self._on_failed()
+
+    def opened(self) -> Writer | None:
+        """The writer, after the writer thread has tried to create it (None if that failed)."""
+        if self.queue is not None:
+            self.queue.first_done.wait()
+        return self.writer
+
+    def put(self, result) -> None:
+        """Write ``result``, or queue it for the writer thread (waiting while the queue is full)."""
+        if self.queue is None:
+            self._take(result)
+        else:
+            if self._on_failed is not None and (result.status == FAILED).any():
+                self._on_failed()  # at once, not when the writer gets to it
+            self.queue.put(result)
+        self._show()
+
+    def drain(self) -> None:
+        """Wait until everything put is written."""
+        if self.queue is not None:
+            self.queue.drain()
+        self._show()
+
+    def close(self) -> BaseException | None:
+        """Write what is queued and stop the thread; return its error if it was not raised yet."""
+        late = self.queue.close() if self.queue is not None else None
+        self._show()
+        return late
+
+    def _show(self) -> None:
+        while self._counts:
+            n, failed = self._counts.popleft()
+            self.ran += n
+            self._progress.update(n, failed)
 
 
 def study_metadata(traj: Trajectory) -> dict[str, Any]:
@@ -508,6 +605,14 @@ def _restore_recorded(traj: Trajectory, attrs: Any) -> None:
 
 class _WriteFailed(Exception):
     """The writer could not write (the run loop stops, the file keeps its last checkpoint)."""
+
+
+def _writing(fn: Callable, *args: Any) -> None:
+    """``fn(*args)``, a write or a hand-off to the writer thread; its I/O errors become :class:`_WriteFailed`."""
+    try:
+        fn(*args)
+    except (OSError, RuntimeError) as exc:  # disk full, quota, I/O error
+        raise _WriteFailed(exc) from exc
 
 
 def _check_generations(n: int | None) -> int | None:

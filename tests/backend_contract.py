@@ -47,6 +47,19 @@ class BackendContract:
             big = t.get_from_runs("sometimes.big")
             assert np.isnan(big[tau <= 100]).all() and np.array_equal(big[(tau > 100) & ok], tau[(tau > 100) & ok])
 
+    def test_heavy_arrays_same_as_serial(self, tmp_path):
+        # big arrays travel as raw buffers (pool: backends/wire.py, MPI: pkl5): nothing may change
+        ref = str(tmp_path / "serial.h5")
+        hpcpet_cli("run", experiment("heavy.py"), "-o", ref, "--backend", "serial", "--quiet")
+        out = str(tmp_path / "out.h5")
+        self.execute(experiment("heavy.py"), out)
+        assert_same_content(ref, out)
+        with hpcpet.load(out) as t:
+            assert t.completed.sum() == 47 and t.failed.sum() == 1
+            m = t.get_from_runs("matrix")
+            assert m.shape == (48, 200, 100) and m[7, 3, 2] == 3 * 100 + 2 + 7
+            assert len(t.get_from_runs("spikes")[47]) == 9_000 + 200 * 47
+
     def test_small_sets_and_batches(self, reference, tmp_path):
         out = str(tmp_path / "out.h5")
         self.execute(experiment("kinds.py"), out, "--set-size", "4", "--batch-size", "3")

@@ -184,9 +184,15 @@ class Job:
         """Most runs a kill may find executed but not committed: two batches per process.
 
         Serial: the batch being checkpointed and, at most, the next one. MPI:
-        a batch being computed and one queued on each rank.
+        a batch being computed and one queued on each rank (rank 0: the batch
+        being written and the one being handed to the writer thread), and the
+        batches waiting for rank 0's writer thread (hpcpet.write_queue.MAX_BATCHES).
         """
-        return self.batch_size * 2 * (1 if self.backend == "serial" else self.np)
+        if self.backend == "serial":
+            return self.batch_size * 2
+        from hpcpet.write_queue import MAX_BATCHES
+
+        return self.batch_size * (2 * self.np + MAX_BATCHES)
 
     def env(self, log: str) -> dict:
         # a checkpoint after every batch: the write sequence is the same in every serial run

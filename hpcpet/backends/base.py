@@ -35,6 +35,9 @@ class Backend(ABC):
     #: the results file, set by the environment before :meth:`start`; for messages only
     #: (a backend never opens it)
     results_path: str = ""
+    #: True when the workers run apart from the master (other processes), so that the master's
+    #: writing can overlap with dispatching (the environment then writes in a thread of its own)
+    overlap_writes: bool = False
 
     def __init__(self, ncores: int | None = None):
         from ..placement import WorkerSetup
@@ -62,7 +65,9 @@ class Backend(ABC):
         """Pull batches from ``source`` until it is exhausted; yield results as they finish.
 
         After :meth:`BatchSource.stop` the backend hands out nothing new but
-        still yields the results of batches already running.
+        still yields the results of batches already running. After
+        :meth:`BatchSource.abort` (from any thread) it returns within a fraction
+        of a second without waiting for them (the caller then terminates it).
         """
 
     def extend(self, segments: list, total: int) -> None:

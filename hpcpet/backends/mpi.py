@@ -12,7 +12,9 @@ Messages (all from/to rank 0)::
 
     master -> worker  HELLO  True (a bcast of the FrozenInput follows) or False (nothing to do)
     master -> worker  WORK   (start, stop)
-    worker -> master  RESULT BatchResult, or None as the last message ("bye")
+    worker -> master  RESULT BatchResult, or None as the last message ("bye"); sent with
+                             mpi4py's pkl5 (pickle 5: arrays of 256 kB or more travel as
+                             their own messages, straight from and into array memory)
     master -> worker  STOP   None: run no more batches, say bye, leave serve()
     any    -> master  ERROR  (rank, host, text, exit code): this rank failed outside a run
     worker -> master  STUCK  (run, seconds): a run is past --run-timeout in code that does not
@@ -131,6 +133,10 @@ class MPIBackend(Backend):
 
         self.MPI = MPI
         self.comm = MPI.COMM_WORLD
+        from mpi4py.util import pkl5
+
+        #: the same communicator for TAG_RESULT messages (every send and receive of that tag uses it)
+        self.results = pkl5.Intracomm(self.comm)
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         check_world(MPI)
@@ -167,6 +173,11 @@ class MPIBackend(Backend):
             _MASTERS.append(self)
 
     # ------------------------------------------------------------------ master
+    @property
+    def overlap_writes(self) -> bool:
+        """Rank 0 writes while it dispatches, unless it also runs batches (then both need its one core)."""
+        return self.size > 1 and not self.master_works
+
     @property
     def workers(self) -> int:
         return len(self.leaders) + (1 if self.master_works else 0)
@@ -218,7 +229,7 @@ class MPIBackend(Backend):
         if not self._queued:
             return
         status = self.MPI.Status()
-        msg = Poller(longest=1e-3).until(lambda: self.comm.improbe(self.MPI.ANY_SOURCE, TAG_RESULT, status),
+        msg = Poller(longest=1e-3).until(lambda: self.results.improbe(self.MPI.ANY_SOURCE, TAG_RESULT, status),
                                           timeout=FIRST_RESULT_WAIT)
         if msg is not None:
             result = msg.recv()
@@ -257,7 +268,7 @@ class MPIBackend(Backend):
             for batch in source:
                 yield self._worker.run_batch(batch)
             return
-        comm, MPI = self.comm, self.MPI
+        MPI, results = self.MPI, self.results
         status = MPI.Status()
         poll = Poller(longest=2e-3)
         queued = self._queued
@@ -267,9 +278,11 @@ class MPIBackend(Backend):
         yield from early
         own_work = self.master_works
         while any(queued.values()) or own_work:
+            if source.aborted:
+                return
             if self._timeout:
                 yield from self._check_stuck()
-            msg = comm.improbe(MPI.ANY_SOURCE, TAG_RESULT, status)
+            msg = results.improbe(MPI.ANY_SOURCE, TAG_RESULT, status)
             if msg is not None:
                 result = msg.recv()
                 rank = status.Get_source()
@@ -349,7 +362,7 @@ class MPIBackend(Backend):
         poll = Poller(longest=5e-3)
         deadline = None if timeout is None else time.monotonic() + timeout
         while pending:
-            msg = comm.improbe(MPI.ANY_SOURCE, TAG_RESULT, status)
+            msg = self.results.improbe(MPI.ANY_SOURCE, TAG_RESULT, status)
             if msg is None:
                 if deadline is not None and time.monotonic() > deadline:
                     return False
@@ -408,7 +421,9 @@ class MPIBackend(Backend):
                 signal.signal(sig, h)
 
     def _serve(self) -> None:
-        comm = self.comm
+        from mpi4py.util import pkl5
+
+        comm, results = self.comm, self.results
         poll = Poller(longest=5e-3)
         hello = poll.until(lambda: comm.improbe(0, TAG_HELLO))
         if not hello.recv():
@@ -447,11 +462,11 @@ class MPIBackend(Backend):
             result = worker.run_batch(range(start, stop))
             # isend: the worker goes on with its queued batch instead of spinning until the
             # master posts the receive (a blocking send cost ~15% of worker time here)
-            sends = [r for r in sends if not r.Test()]
+            sends = [r for r in sends if not r.test()[0]]
             try:
-                sends.append(comm.isend(result, dest=0, tag=TAG_RESULT))
+                sends.append(results.isend(result, dest=0, tag=TAG_RESULT))
             except Exception as exc:  # results that cannot be pickled fail their batch, not the job
-                sends.append(comm.isend(failed_batch(range(start, stop), "HpcpetError: the batch's results "
+                sends.append(results.isend(failed_batch(range(start, stop), "HpcpetError: the batch's results "
                                                      f"cannot be sent to rank 0:\n{format_error(exc)}",
                                                      self.rank, worker.host), dest=0, tag=TAG_RESULT))
         if group is not None:
@@ -459,8 +474,8 @@ class MPIBackend(Backend):
             group.Ibcast(order, root=0).Wait()
         while comm.iprobe(0, TAG_WORK):  # drop batches handed out after all
             comm.recv(source=0, tag=TAG_WORK)
-        self.MPI.Request.waitall(sends)
-        comm.send(None, dest=0, tag=TAG_RESULT)
+        pkl5.Request.waitall(sends)
+        results.send(None, dest=0, tag=TAG_RESULT)
 
     def _follow(self, worker: Worker) -> None:
         """A group member other than its leader: run the batches the leader passes on, keep no results."""

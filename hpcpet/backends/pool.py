@@ -10,7 +10,8 @@ replaced and its other runs go to the new one. Workers never hold the
 results file open, and they stop only when the master says so (or is gone).
 
 The frozen input reaches each worker once, when it starts; afterwards only
-``(start, stop, careful)`` goes out and a :class:`BatchResult` comes back.
+``(start, stop, careful)`` goes out and a :class:`BatchResult` comes back, its
+arrays written raw to the pipe (:mod:`hpcpet.backends.wire`).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from typing import Iterator
 
 from ..engine import BatchResult, BatchSource, FrozenInput, RunBoard, Worker, failed_batch, format_error
 from ..errors import HpcpetError
+from . import wire
 from .base import Backend
 
 #: batches queued per worker, so that none waits while results travel
@@ -100,11 +102,11 @@ def _serve(conn, frozen: FrozenInput, worker_id: int, slot: int, raw, capacity: 
         start, stop, careful = msg
         result = worker.run_batch(range(start, stop), careful)
         try:
-            conn.send(result)
+            wire.send(conn, result)  # arrays go raw, not copied into a pickle (see wire)
         except (EOFError, OSError, BrokenPipeError):
             return
         except Exception as exc:  # a result that cannot be pickled fails its batch, not the study
-            conn.send(failed_batch(range(start, stop), "HpcpetError: the batch's results cannot be sent "
+            wire.send(conn, failed_batch(range(start, stop), "HpcpetError: the batch's results cannot be sent "
                                    f"to the master:\n{format_error(exc)}", worker_id, worker.host))
 
 
@@ -152,6 +154,7 @@ class PoolBackend(Backend):
     """
 
     name = "pool"
+    overlap_writes = True
 
     def __init__(self, ncores: int | None = None):
         super().__init__(ncores or os.cpu_count() or 1)
@@ -224,18 +227,20 @@ class PoolBackend(Backend):
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         self._fill(source)
         while any(s.held for s in self._slots) or self._lost or (self._again and not source.stopped):
+            if source.aborted:
+                return
             if self._lost:
                 yield self._lost.pop(0)
                 continue
             conns = {s.conn: s for s in self._slots}
             sentinels = {s.process.sentinel: s for s in self._slots}
-            ready = wait([*conns, *sentinels], timeout=TICK if self._timeout else None)
+            ready = wait([*conns, *sentinels], timeout=TICK)  # TICK: look at timeouts and source.aborted
             for r in ready:
                 slot = conns.get(r)
                 if slot is None:
                     continue
                 try:
-                    result = r.recv()
+                    result = wire.recv(r)
                 except (EOFError, OSError):  # it died; its sentinel is ready too
                     continue
                 if slot.held:
@@ -270,7 +275,7 @@ class PoolBackend(Backend):
             try:
                 if not slot.conn.poll():
                     break
-                result = slot.conn.recv()
+                result = wire.recv(slot.conn)
             except (EOFError, OSError):
                 break
             if slot.held:

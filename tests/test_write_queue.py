@@ -1,0 +1,142 @@
+"""The writer thread's queue (hpcpet/write_queue.py): bounded in bytes, ordered, errors handed back."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from hpcpet.batch import DONE, BatchResult
+from hpcpet.columns import Column
+from hpcpet.write_queue import MAX_BATCHES, WriteQueue, limit_bytes, result_bytes
+
+MB = 1 << 20
+
+
+def batch(start: int, nbytes: int) -> BatchResult:
+    """A one-run batch holding ``nbytes`` of result data (and no run info)."""
+    data = np.zeros((1, nbytes // 8))
+    return BatchResult(start, start + 1, np.full(1, DONE, np.uint8), {"v": Column("fixed", data)}, {}, {}, 0.0)
+
+
+class SlowWriter:
+    """Writes slowly and records what the queue held each time it was asked to write."""
+
+    def __init__(self, queue_ref, seconds=0.02):
+        self.queue_ref, self.seconds = queue_ref, seconds
+        self.written, self.held = [], []
+
+    def __call__(self, result):
+        self.held.append(self.queue_ref[0].held)
+        time.sleep(self.seconds)
+        self.written.append(result.start)
+
+
+def test_result_bytes_counts_columns_and_run_info():
+    r = batch(0, 8000)
+    r.info = {"duration": np.zeros(1), "host": np.full(1, "node", "U4")}
+    assert result_bytes(r) == 8000 + 8 + 16
+
+
+def test_a_slow_writer_makes_the_dispatcher_wait_with_at_most_the_bound_held():
+    ref = []
+    write = SlowWriter(ref)
+    q = WriteQueue(write, limit=3 * MB)
+    ref.append(q)
+    most = 0
+    t0 = time.perf_counter()
+    for i in range(20):
+        q.put(batch(i, MB))
+        most = max(most, q.held)
+        assert q.held <= 3 * MB
+    put_seconds = time.perf_counter() - t0
+    assert q.close() is None
+    assert write.written == list(range(20))  # every result, in order: close drains the queue
+    assert q.waits > 0 and q.peak <= 3 * MB and most == 3 * MB  # it filled up, then the dispatcher waited
+    assert max(write.held) <= 3 * MB
+    assert put_seconds >= 16 * 0.02 * 0.5  # puts were held back by the writer (loosely: not a timing bound)
+
+
+def test_at_most_max_batches_wait_however_small_they_are():
+    # runs received and not committed are lost by a kill: their number is bounded too
+    ref = []
+    write = SlowWriter(ref, seconds=0.005)
+    q = WriteQueue(write, limit=64 * MB)
+    ref.append(q)
+    for i in range(30):
+        q.put(batch(i, 100))
+        assert len(q._items) <= MAX_BATCHES
+    q.close()
+    assert write.written == list(range(30)) and q.waits > 0
+
+
+def test_one_result_larger_than_the_bound_still_goes_through_alone():
+    ref = []
+    write = SlowWriter(ref, seconds=0.01)
+    q = WriteQueue(write, limit=1 * MB)
+    ref.append(q)
+    for i in range(4):
+        q.put(batch(i, 2 * MB))
+        assert q.held <= 2 * MB  # a single result, never two
+    q.drain()
+    assert write.written == [0, 1, 2, 3] and q.peak == 2 * MB
+    q.close()
+
+
+def test_the_writer_error_is_raised_as_it_was_in_the_dispatching_thread():
+    boom = OSError(28, "No space left on device")
+    woken = threading.Event()
+
+    def write(result):
+        if result.start == 2:
+            raise boom
+
+    q = WriteQueue(write, limit=MB, on_error=woken.set)
+    q.put(batch(0, 100))
+    q.put(batch(1, 100))
+    q.put(batch(2, 100))
+    assert woken.wait(5)  # the dispatcher is woken even if no other result comes
+    with pytest.raises(OSError) as got:
+        for i in range(3, 100):
+            q.put(batch(i, 100))
+            time.sleep(0.001)
+    assert got.value is boom
+    q.drain()  # reported once
+    assert q.close() is None
+
+
+def test_an_error_nobody_saw_is_returned_by_close():
+    def write(result):
+        raise RuntimeError("HDF5 error")
+
+    q = WriteQueue(write, limit=MB)
+    q.put(batch(0, 100))
+    err = q.close()
+    assert isinstance(err, RuntimeError) and str(err) == "HDF5 error"
+
+
+def test_first_runs_in_the_thread_before_any_write_and_its_error_stops_everything():
+    order = []
+    q = WriteQueue(lambda r: order.append(("write", threading.current_thread().name)), limit=MB,
+                   first=lambda: order.append(("first", threading.current_thread().name)))
+    q.put(batch(0, 100))
+    q.drain()
+    assert order == [("first", "hpcpet-writer"), ("write", "hpcpet-writer")]
+    q.close()
+
+    written = []
+
+    def refuse():
+        raise ValueError("cannot create the file")
+
+    q = WriteQueue(written.append, limit=MB, first=refuse)
+    assert q.first_done.wait(5)
+    with pytest.raises(ValueError, match="cannot create"):
+        q.put(batch(0, 100))
+    assert q.close() is None and written == []
+
+
+def test_the_bound_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HPCPET_WRITE_QUEUE_MB", "2.5")
+    assert limit_bytes() == int(2.5 * MB)
+    monkeypatch.delenv("HPCPET_WRITE_QUEUE_MB")
+    assert limit_bytes() == 32 * MB

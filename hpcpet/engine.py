@@ -550,7 +550,10 @@ class BatchSource:
 
     Batches start small to measure how long a run takes, then grow so that
     a batch takes about ``target_seconds`` (keeping dispatch overhead small),
-    but shrink near the end so that no worker idles while others finish.
+    but shrink near the end so that no worker idles while others finish
+    (never below :data:`MIN_SECONDS` of runs: a smaller batch costs more to
+    hand out and store than the wait it saves; this matters at the end of
+    each generation of a growing study).
 
     Parameters
     ----------
@@ -569,6 +572,8 @@ class BatchSource:
 
     #: largest batch before the duration of a run is known
     FIRST_BATCH = 16
+    #: seconds of runs below which a batch does not shrink near the end
+    MIN_SECONDS = 0.002
 
     def __init__(self, todo: np.ndarray, workers: int, set_size: int = 1000,
                  target_seconds: float = 0.05, batch_size: int | None = None,
@@ -597,9 +602,10 @@ class BatchSource:
         share = -(-self.remaining // (4 * self.workers))  # leave work for everyone at the end
         if self.per_run is None:  # small batches until a run has been timed, enough for every worker
             return max(1, min(self.FIRST_BATCH, share))
-        want = int(self.target / max(self.per_run, 1e-9))
+        per_run = max(self.per_run, 1e-9)
+        want = int(self.target / per_run)
         if self.workers > 1:
-            want = min(want, share)
+            want = min(want, max(share, int(self.MIN_SECONDS / per_run)))
         return max(1, min(want, self.max_batch))
 
     def next(self) -> range | None:

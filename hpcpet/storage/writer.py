@@ -12,6 +12,14 @@ Invariants (docs/format.md, docs/reliability.md):
   through its public methods.
 - One writer per file, enforced by :class:`~hpcpet.storage.guard.Guard`,
   not by HDF5 file locks. Readers never open a file the writer has open.
+- The writer's own read view (:meth:`Writer.view`, the ``study`` of a
+  growing study's ``next_runs``) shows the runs it took but has not
+  committed yet from memory; showing them commits nothing (they are
+  committed by the next checkpoint, like any other run). Between views it
+  keeps the results file open read-only, and what it read of the live
+  segment files: they never change while this writer holds the guard (a
+  compaction forgets the files it removes; :meth:`Writer.close` closes
+  everything first).
 """
 from __future__ import annotations
 
@@ -34,8 +42,8 @@ from .files import first_line, open_h5, publish, remove
 from .guard import Guard
 from .header import COPIED, now, write_header, write_value
 from .rows import Rows, absent, assemble
-from .segments import SegmentData, SegmentFile, live_segments, stale_files, write_segment
-from .snapshot import Snapshot
+from .segments import MemorySegment, SegmentData, SegmentFile, live_segments, stale_files, write_segment
+from .snapshot import LiveSnapshot, Snapshot
 
 #: segments of one level merged into one of the next level (keeps the folder small in long studies)
 FANOUT = 8
@@ -44,6 +52,10 @@ FANOUT = 8
 COMPACT_MAX_RUNS = 200_000
 #: ... or more bytes than this (a merge holds its inputs in memory)
 COMPACT_MAX_BYTES = 16 << 20
+#: between two generations of a growing study, results held above this many bytes are committed
+#: (fewer are kept for the next regular checkpoint: a checkpoint per small generation would cost
+#: more than its runs, and memory stays flat over any number of generations)
+GENERATION_CHECKPOINT_BYTES = 1 << 20
 
 
 class DiskFullError(HpcpetError):
@@ -82,6 +94,12 @@ class Writer:
         self._runs = {s.path: s.n for s in snapshot.segments}  # runs per live segment
         self._pieces = len(snapshot.pieces())  # exploration segments the study has
         self._extension: tuple | None = None  # (new exploration segments, exploration, first new run)
+        self._exploration = None  # the whole exploration last given to extend (its segments checked)
+        # view(): files kept open read-only, runs taken since the last checkpoint shown from memory
+        self._base: h5py.File | None = None
+        self._files: dict[str, SegmentFile] = {}
+        self._memory: list[MemorySegment] = []
+        self._viewed = 0  # batches of _pending already in _memory
         #: runs this file is responsible for: its part's slice (see hpcpet.parts), else all
         self.part = (int(self.attrs.get("part_start", 0)), int(self.attrs.get("part_stop", self.n_runs)))
         if checkpoint_seconds is None:  # HPCPET_CHECKPOINT_SECONDS, default 1
@@ -264,10 +282,11 @@ class Writer:
 
         if self.part != (0, self.n_runs):
             raise HpcpetError(f"{self.path} is a part file (--part); a part cannot grow")
-        known = Exploration.from_segments(exploration.segments[:self._pieces])
-        if len(known) != self.n_runs or known.fingerprint() != self.attrs.get("exploration_fingerprint"):
-            raise HpcpetError(f"the exploration to add to {self.path} does not start with the study's "
-                              "exploration (other parameters or values)")
+        if not self._known(exploration):
+            known = Exploration.from_segments(exploration.segments[:self._pieces])
+            if len(known) != self.n_runs or known.fingerprint() != self.attrs.get("exploration_fingerprint"):
+                raise HpcpetError(f"the exploration to add to {self.path} does not start with the study's "
+                                  "exploration (other parameters or values)")
         new = list(exploration.segments[self._pieces:])
         lo, hi = self.n_runs, len(exploration)
         if not new:
@@ -275,6 +294,7 @@ class Writer:
         first = self._extension[2] if self._extension else lo
         pieces = (self._extension[0] if self._extension else []) + new
         self._extension = (pieces, exploration, first)
+        self._exploration = exploration
         self._pieces = len(exploration.segments)
         grow = hi - lo
         self.status = np.concatenate([self.status, np.zeros(grow, np.uint8)])
@@ -286,6 +306,12 @@ class Writer:
         self.set_attrs(exploration_fingerprint=exploration.fingerprint(),
                        exploration_segments=json.dumps(exploration.describe(), default=str))
         return range(lo, hi)
+
+    def _known(self, exploration) -> bool:
+        """Whether ``exploration`` starts with the very segments of the exploration last given to :meth:`extend`."""
+        last = self._exploration
+        return last is not None and len(last.segments) == self._pieces <= len(exploration.segments) and \
+            all(a is b for a, b in zip(last.segments, exploration.segments))
 
     def add_global(self, name: str, value: Any, comment: str = "") -> None:
         """A result stored once for the whole study (post-processing); committed at the next checkpoint."""
@@ -391,6 +417,75 @@ class Writer:
                 or self._pending_bytes >= self.checkpoint_bytes):
             self.checkpoint()
 
+    # ------------------------------------------------------------------ own view
+    def between_generations(self) -> None:
+        """A generation of a growing study ended: commit now if it left much in memory.
+
+        Below :data:`GENERATION_CHECKPOINT_BYTES` (or ``HPCPET_CHECKPOINT_MB``
+        if smaller) nothing is written: the runs are committed by the next
+        regular checkpoint, and :meth:`view` shows them meanwhile.
+        """
+        if self._pending_bytes >= min(self.checkpoint_bytes, GENERATION_CHECKPOINT_BYTES):
+            self.checkpoint()
+
+    def view(self, exploration) -> LiveSnapshot:
+        """A read view of the study as this writer holds it, committed or not (``next_runs``'s study).
+
+        Every run written so far shows, the ones not committed yet from
+        memory: nothing is written, and what an earlier view read of the
+        committed files is not read again (the results file stays open).
+        ``exploration`` is the study's whole exploration, as given to
+        :meth:`extend` (or the file's). The view is valid until the writer's
+        next call; closing it closes the segment files it opened, not the results file.
+        """
+        if self._globals:  # results stored once (post-processing) are shown from their segment
+            self.checkpoint()
+        if len(exploration) != self.n_runs:
+            raise HpcpetError(f"the study view needs the exploration of {self.path} "
+                              f"({self.n_runs} runs, got {len(exploration)})")
+        fresh = self._pending[self._viewed:]
+        if fresh:
+            self._memory.append(self._memory_segment(fresh))
+            self._viewed = len(self._pending)
+        status = self.status.copy()
+        for m in self._memory:
+            status[m.index] = m.status
+        if self._base is None:
+            self._base = open_h5(self.path, "r")
+        files = [self._files[p] if p in self._files else self._files.setdefault(p, SegmentFile(p))
+                 for _, _, _, p in self._live]
+        return LiveSnapshot(self.path, self._base, [*files, *self._memory], attrs=self.attrs,
+                            exploration=exploration, status=status, last=self.seq)
+
+    def _memory_segment(self, batches: list[BatchResult]) -> MemorySegment:
+        """The runs of ``batches`` as a source of :meth:`view` (their rows are made on first use)."""
+        keeps = [b.status != PENDING for b in batches]
+        index = np.concatenate([np.arange(b.start, b.stop)[k] for b, k in zip(batches, keeps)])
+        status = np.concatenate([b.status[k] for b, k in zip(batches, keeps)])
+        return MemorySegment(lambda: self._data_of(batches), index.astype(np.int64), status.astype(np.uint8))
+
+    def _data_of(self, batches: list[BatchResult]) -> SegmentData:
+        """What a checkpoint of only ``batches`` would write (see :meth:`_segment_data`)."""
+        pending = self._pending
+        self._pending = batches
+        try:
+            return self._segment_data()
+        finally:
+            self._pending = pending
+
+    def _forget_view(self, paths=None) -> None:
+        """Close the files kept open for :meth:`view` (those of ``paths``; all, with the results file, if None)."""
+        for p in list(self._files) if paths is None else paths:
+            f = self._files.pop(p, None)
+            if f is not None:
+                f.close()
+        if paths is None:
+            if self._base is not None and self._base.id.valid:
+                self._base.close()
+            self._base = None
+            self._memory.clear()
+            self._viewed = 0
+
     # ------------------------------------------------------------------ durability
     def _segment_data(self) -> SegmentData:
         batches = self._pending
@@ -452,6 +547,8 @@ class Writer:
         self._runs[seg_path] = len(seg.index)
         self.status[seg.index] = seg.status
         self._pending.clear()
+        self._memory.clear()  # their runs are in the segment now
+        self._viewed = 0
         self._pending_bytes = 0
         self._globals.clear()
         self._new_attrs.clear()
@@ -479,6 +576,7 @@ class Writer:
             finally:
                 for s in segs:
                     s.close()
+            self._forget_view([p for _, _, _, p in group])
             for _, _, _, p in group:
                 remove(p)
                 self._runs.pop(p, None)
@@ -490,6 +588,7 @@ class Writer:
         if self.closed:
             return
         self.closed = True
+        self._forget_view()
         try:
             if self.disk_full:  # keep what is committed; write nothing more
                 return
@@ -506,6 +605,7 @@ class Writer:
     def abandon(self) -> None:
         """Give up without writing anything more; committed segments stay for resume."""
         self.closed = True
+        self._forget_view()
         self.guard.release()
         _remove_folder(self.path)
 

@@ -128,6 +128,16 @@ class Snapshot:
 
         return Exploration.from_segments([*expl.segments, *added])
 
+    def exploration_header(self) -> tuple[str, list[str], tuple[int, ...]]:
+        """The results file's exploration attributes: kind, explored names, shape."""
+        import json
+
+        try:
+            a = self.h5[L.EXPLORATION].attrs
+            return _text(a["kind"]), json.loads(a["names"]), tuple(json.loads(a["shape"]))
+        except (KeyError, OSError) as exc:
+            raise FileFormatError(f"{self.path} is damaged ({exc})") from None
+
     def explored(self, name: str) -> np.ndarray:
         """The explored values of parameter ``name`` for every run."""
         from .explorations import read_column
@@ -337,10 +347,13 @@ class LiveSnapshot(Snapshot):
         The number of the writer's newest checkpoint.
     descriptions : list of dict, optional
         :meth:`pieces`, if the writer has them already.
+    header : tuple, optional
+        :meth:`exploration_header`, if the writer has it already.
     """
 
     def __init__(self, path: str, h5: h5py.File, sources: list, *, attrs: dict, exploration,
-                 status: np.ndarray, last: int, descriptions: list[dict] | None = None):
+                 status: np.ndarray, last: int, descriptions: list[dict] | None = None,
+                 header: tuple | None = None):
         self.path = os.fspath(path)
         self.h5 = h5
         self.segments = list(sources)
@@ -353,6 +366,12 @@ class LiveSnapshot(Snapshot):
         self._status = status
         self._last = last
         self._descriptions = descriptions
+        self._header = header
+
+    def exploration_header(self) -> tuple[str, list[str], tuple[int, ...]]:
+        if self._header is None:
+            self._header = super().exploration_header()
+        return self._header[0], list(self._header[1]), self._header[2]
 
     def close(self) -> None:
         """Close the segment files opened (the results file stays open: the writer owns it)."""

@@ -52,10 +52,10 @@ FANOUT = 8
 COMPACT_MAX_RUNS = 200_000
 #: ... or more bytes than this (a merge holds its inputs in memory)
 COMPACT_MAX_BYTES = 16 << 20
-#: between two generations of a growing study, results held above this many bytes are committed
-#: (fewer are kept for the next regular checkpoint: a checkpoint per small generation would cost
-#: more than its runs, and memory stays flat over any number of generations)
-GENERATION_CHECKPOINT_BYTES = 1 << 20
+#: between two generations of a growing study, results held above this many bytes are committed;
+#: fewer wait for the next regular checkpoint (a checkpoint per small generation costs more than
+#: its runs), and more would make the writer's memory and the segments a compaction merges large
+GENERATION_CHECKPOINT_BYTES = 512 << 10
 
 
 class DiskFullError(HpcpetError):
@@ -97,6 +97,7 @@ class Writer:
         self._exploration = None  # the whole exploration last given to extend (its segments checked)
         # view(): files kept open read-only, runs taken since the last checkpoint shown from memory
         self._base: h5py.File | None = None
+        self._header: tuple | None = None  # the results file's exploration attributes
         self._files: dict[str, SegmentFile] = {}
         self._memory: list[MemorySegment] = []
         self._viewed = 0  # batches of _pending already in _memory
@@ -454,8 +455,10 @@ class Writer:
             self._base = open_h5(self.path, "r")
         files = [self._files[p] if p in self._files else self._files.setdefault(p, SegmentFile(p))
                  for _, _, _, p in self._live]
-        return LiveSnapshot(self.path, self._base, [*files, *self._memory], attrs=self.attrs,
-                            exploration=exploration, status=status, last=self.seq)
+        view = LiveSnapshot(self.path, self._base, [*files, *self._memory], attrs=self.attrs,
+                            exploration=exploration, status=status, last=self.seq, header=self._header)
+        self._header = view.exploration_header()  # the results file's: the same until close
+        return view
 
     def _memory_segment(self, batches: list[BatchResult]) -> MemorySegment:
         """The runs of ``batches`` as a source of :meth:`view` (their rows are made on first use)."""

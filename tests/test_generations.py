@@ -78,7 +78,7 @@ def test_next_runs_sees_every_run_written_so_far(tmp_path, monkeypatch, every):
         assert study.run(n - 2).results["label"] == f"run {n - 2}"
         assert study.select(f"generation == {study.generations - 1}").tolist() == list(range(n - 2, n)) \
             if study.generations > 1 else True
-        assert len(study.run_info["worker"]) == n
+        assert len(study.run_info["worker"]) == n and study.file_size() > 0
         seen.append(sorted(name for name in os.listdir(folder) if name.startswith("seg-")))
         if study.generations >= 12:
             return None

@@ -375,6 +375,8 @@ class LoadedTrajectory(StudyView):
         """Size of the results file and its segments in bytes."""
         size = os.path.getsize(self.path)
         for seg in self._snap.segments:
+            if seg.path is None:  # runs a writer holds in memory (its own view)
+                continue
             try:
                 size += os.path.getsize(seg.path)
             except OSError:

@@ -41,7 +41,7 @@ from . import layout as L
 from .files import first_line, open_h5, publish, remove
 from .guard import Guard
 from .header import COPIED, now, write_header, write_value
-from .rows import Rows, absent, assemble
+from .rows import Rows, absent, assemble, assemble_fixed
 from .segments import MemorySegment, SegmentData, SegmentFile, live_segments, stale_files, write_segment
 from .snapshot import LiveSnapshot, Snapshot
 
@@ -55,7 +55,7 @@ COMPACT_MAX_BYTES = 16 << 20
 #: between two generations of a growing study, results held above this many bytes are committed;
 #: fewer wait for the next regular checkpoint (a checkpoint per small generation costs more than
 #: its runs), and more would make the writer's memory and the segments a compaction merges large
-GENERATION_CHECKPOINT_BYTES = 512 << 10
+GENERATION_CHECKPOINT_BYTES = 256 << 10
 
 
 class DiskFullError(HpcpetError):
@@ -666,12 +666,13 @@ def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
         names = sorted({n for s in segs if root in s.h5
                         for n in (s.result_names() if root == L.RESULTS else s.info_names())})
         for name in names:
-            sources = []
             p = L.name_to_path(name)
-            for s in segs:
-                if root in s.h5 and p in s.h5[root]:
-                    sources.append((np.searchsorted(index, s.index), Rows.read(s.h5[root][p])))
-            target[name] = assemble(len(index), sources, types[name])
+            sources = ((np.searchsorted(index, s.index), Rows.read(s.h5[root][p]))
+                       for s in segs if root in s.h5 and p in s.h5[root])
+            if types[name].kind == FIXED:  # one input in memory at a time, beside the merged rows
+                target[name] = assemble_fixed(len(index), sources, types[name])
+            else:
+                target[name] = assemble(len(index), list(sources), types[name])
     grown = [s for s in segs if L.EXPLORED in s.h5]
     if grown:  # the merged segments added generations: keep them, in order
         from .explorations import read_pieces

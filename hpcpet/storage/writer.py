@@ -655,20 +655,22 @@ def _info_column(arr: np.ndarray, name: str = "") -> Column:
 
 def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
     """One segment's content from several (a later one wins a run)."""
-    index = np.sort(np.concatenate([s.index for s in segs]))
+    indices = [s.index for s in segs]  # read once: every result below needs them
+    index = np.sort(np.concatenate(indices))
     if len(index) > 1 and (np.diff(index) == 0).any():  # a run in two segments (retry): once
         index = np.unique(index)
+    rows_of = [np.searchsorted(index, i) for i in indices]  # where each segment's rows go
     status = np.zeros(len(index), np.uint8)
-    for s in segs:
-        status[np.searchsorted(index, s.index)] = s.status
+    for s, at in zip(segs, rows_of):
+        status[at] = s.status
     data = SegmentData(index, status)
     for root, types, target in ((L.RESULTS, writer.types, data.results), (L.INFO, writer.info_types, data.info)):
         names = sorted({n for s in segs if root in s.h5
                         for n in (s.result_names() if root == L.RESULTS else s.info_names())})
         for name in names:
             p = L.name_to_path(name)
-            sources = ((np.searchsorted(index, s.index), Rows.read(s.h5[root][p]))
-                       for s in segs if root in s.h5 and p in s.h5[root])
+            sources = ((at, Rows.read(s.h5[root][p]))
+                       for s, at in zip(segs, rows_of) if root in s.h5 and p in s.h5[root])
             if types[name].kind == FIXED:  # one input in memory at a time, beside the merged rows
                 target[name] = assemble_fixed(len(index), sources, types[name])
             else:

@@ -544,7 +544,10 @@ class BatchSource:
 
     Batches start small to measure how long a run takes, then grow so that
     a batch takes about ``target_seconds`` (keeping dispatch overhead small),
-    but shrink near the end so that no worker idles while others finish.
+    but shrink near the end so that no worker idles while others finish
+    (never below :data:`MIN_SECONDS` of runs: a smaller batch costs more to
+    hand out and store than the wait it saves; this matters at the end of
+    each generation of a growing study).
 
     Parameters
     ----------

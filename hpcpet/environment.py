@@ -337,16 +337,20 @@ class Environment:
         return self.execute(writer, frozen, todo)
 
     def _next_generation(self, writer: Writer, frozen: FrozenInput) -> range | None:
-        """Ask ``next_runs`` for the next generation; add it to the file and the workers."""
+        """Ask ``next_runs`` for the next generation; add it to the file and the workers.
+
+        ``next_runs`` sees every run written so far through the writer's own
+        view, committed or not: a small generation is committed by the next
+        regular checkpoint (with the next generation's pending runs), not here.
+        """
         from .storage.reader import LoadedTrajectory
-        from .storage.snapshot import Snapshot
 
         traj = frozen.trajectory
         done = traj.exploration.generations
         if self.max_generations is not None and done >= self.max_generations:
             return None
-        writer.checkpoint()  # the study view shows every run of the generation just finished
-        study = LoadedTrajectory(writer.path, Snapshot(writer.path))
+        writer.between_generations()
+        study = LoadedTrajectory(writer.path, writer.view(traj.exploration))
         try:
             points = self.next_runs(study)
         except HpcpetError as exc:

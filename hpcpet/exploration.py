@@ -349,14 +349,31 @@ class Exploration:
         """
         import hashlib
 
-        h = hashlib.sha256()
         if self._one is not None and self._one.generation == 0:
+            h = hashlib.sha256()
             self._one.fingerprint_into(h)
             return h.hexdigest()[:16]
-        for seg in self.segments:
-            h.update(b"segment %d" % seg.generation)
-            seg.fingerprint_into(h)
-        return h.hexdigest()[:16]
+        return self._hash().hexdigest()[:16]
+
+    def _hash(self):
+        """The hash of every segment in order, computed once; :meth:`expanded` continues its parent's."""
+        h = self.__dict__.get("_segments_hash")
+        if h is None:
+            import hashlib
+
+            done, parent = self.__dict__.pop("_parent_hash", (0, None))
+            h = hashlib.sha256() if parent is None else parent.copy()
+            for seg in self.segments[done:]:
+                h.update(b"segment %d" % seg.generation)
+                seg.fingerprint_into(h)
+            self._segments_hash = h
+        return h
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)  # hash objects do not pickle; a copy computes its own when asked
+        state.pop("_segments_hash", None)
+        state.pop("_parent_hash", None)
+        return state
 
     def expanded(self, more: "Exploration | Mapping[str, Sequence[Any]]",
                  generation: int | None = None) -> "Exploration":
@@ -372,7 +389,10 @@ class Exploration:
                 f"expand needs values for exactly the explored parameters ({', '.join(self.names)}); "
                 f"got {', '.join(more.names)}")
         gen = self.generations if generation is None else int(generation)
-        return Exploration.from_segments([*self.segments, *(s.with_generation(gen) for s in more.segments)])
+        grown = Exploration.from_segments([*self.segments, *(s.with_generation(gen) for s in more.segments)])
+        if "_segments_hash" in self.__dict__:  # its fingerprint hashes only the new segments
+            grown._parent_hash = (len(self.segments), self._segments_hash)
+        return grown
 
     def describe(self) -> list[dict]:
         """A JSON-able description of every segment (see :meth:`Segment.describe`)."""

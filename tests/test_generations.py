@@ -48,6 +48,53 @@ def test_generations_grow_one_file(tmp_path):
             assert t.get_from_runs("f", runs=[7, 1]).tolist() == [t.get_from_runs("f")[7], 1.0]
 
 
+def _failing_run(t):
+    if t.x == 1.0:
+        raise ValueError("x is one")
+    t.add_result("f", t.x * 10 + t.y)
+    t.add_result("label", f"run {t.index}")
+
+
+@pytest.mark.parametrize("every", ["0", "3600"])
+def test_next_runs_sees_every_run_written_so_far(tmp_path, monkeypatch, every):
+    """The study view shows committed runs (every=0: a checkpoint per batch, compactions included)
+    and runs not committed yet (every=3600: none is committed before the end)."""
+    monkeypatch.setenv("HPCPET_CHECKPOINT_SECONDS", every)
+    traj, path = _study(tmp_path)
+    folder = path + ".segments"
+    seen = []
+
+    def next_runs(study):
+        n = len(study)
+        assert study.completed.sum() + study.failed.sum() == n  # every run of the generation just done
+        x, y = study.explored["x"], study.explored["y"]
+        ok = x != 1.0
+        assert study.failed.tolist() == (~ok).tolist() and sorted(study.errors) == np.flatnonzero(~ok).tolist()
+        assert "x is one" in study.run(int(np.flatnonzero(~ok)[0])).error
+        f = study.get_from_runs("f")
+        assert np.array_equal(f[ok], (x * 10 + y)[ok]) and np.isnan(f[~ok]).all()
+        assert study.get_from_runs("label") == [f"run {i}" if ok[i] else None for i in range(n)]
+        assert study.get_from_runs("label", runs=[n - 2]) == [f"run {n - 2}"]
+        assert study.run(n - 2).results["label"] == f"run {n - 2}"
+        assert study.select(f"generation == {study.generations - 1}").tolist() == list(range(n - 2, n)) \
+            if study.generations > 1 else True
+        assert len(study.run_info["worker"]) == n and study.file_size() > 0
+        seen.append(sorted(name for name in os.listdir(folder) if name.startswith("seg-")))
+        if study.generations >= 12:
+            return None
+        return {"x": [float(n), 1.0], "y": [0.5, 0.5]}
+
+    s = hpcpet.Environment(traj, path, progress="quiet", overwrite=True, batch_size=1).run(
+        _failing_run, next_runs=next_runs)
+    assert (s.n_runs, s.done, s.failed) == (6 + 11 * 2, 4 + 11, 2 + 11)
+    if every == "3600":  # a generation boundary commits nothing by itself
+        assert seen == [[]] * 12
+    else:
+        assert len(seen[-1]) < 6 + 11 * 2  # segments were compacted while the views read them
+    with hpcpet.load(path) as t:
+        assert t.generations == 12 and t.get_from_runs("label")[-2:] == [f"run {len(t) - 2}", None]
+
+
 def test_bad_next_runs_is_one_line_and_keeps_the_runs(tmp_path):
     for bad, word in (({"x": [1.0], "y": [1.0, 2.0]}, "different lengths"), ({"x": ["a"], "y": [1.0]}, "x"),
                       ({"z": [1.0]}, "z"), (ZeroDivisionError, "ZeroDivisionError")):

@@ -225,3 +225,28 @@ def test_a_shape_change_leaves_the_stage_and_keeps_the_staged_rows(tmp_path):
         assert all(np.array_equal(v[i], value(i)) for i in range(10))
         assert all(np.array_equal(v[i], np.arange(WIDTH + 1.0) + i) for i in range(10, 20))
     assert not os.path.exists(path + ".segments")
+
+
+def test_next_runs_sees_staged_rows_not_yet_committed(tmp_path):
+    """A growing study's view (hpcpet.storage.writer.Writer.view) reads heavy rows back from the stage."""
+    traj = hpcpet.Trajectory("grow")
+    traj.add_parameter("i", 0)
+    traj.explore({"i": list(range(6))})
+    seen = []
+
+    def run(t):
+        t.add_result("v", value(t.i))
+        t.add_result("s", float(t.i))
+
+    def next_runs(study):
+        v = study.get_from_runs("v")
+        seen.append(all(np.array_equal(v[i], value(i)) for i in range(len(study))))
+        if study.generations >= 3:
+            return None
+        n = len(study)
+        return {"i": list(range(n, n + 6))}
+
+    path = str(tmp_path / "n.h5")
+    hpcpet.Environment(traj, path, progress="quiet").run(run, next_runs=next_runs)  # small: nothing committed
+    assert seen == [True, True, True]
+    _check(path, 18)

@@ -5,8 +5,9 @@ exp.py -o out.h5``). Rank 0 is the master: it owns the results file, sends
 the frozen input to all ranks once (``bcast``), then answers each finished
 batch with the next ``(start, stop)``; every worker keeps two batches in
 flight so it never waits for the master. Waiting is done by polling with a
-growing sleep (50 us up to a few ms) because MPICH's blocking receive spins
-and would burn a core on rank 0.
+growing sleep (50 us up to a few ms; shorter right after a message, see
+:data:`MASTER_HOT`) because MPICH's blocking receive spins and would burn a
+core on rank 0.
 
 Messages (all from/to rank 0)::
 
@@ -54,6 +55,12 @@ EXTEND = "extend"
 _MASTERS: list = []
 #: batches kept queued per worker rank
 PREFETCH = 2
+#: (cap, seconds) of the idle poll (see :class:`Poller`): rank 0 waiting for results polls at least
+#: every 0.5 ms for 50 ms after the last one (the last results of a generation arrive close
+#: together); an idle worker polls every 1 ms for 0.1 s (the next generation's batches follow
+#: within milliseconds), then every 5 ms
+MASTER_HOT = (5e-4, 0.05)
+WORKER_HOT = (1e-3, 0.1)
 #: seconds :meth:`MPIBackend.start` waits for a first result to size the first batches
 FIRST_RESULT_WAIT = 0.1
 #: seconds between printing an error and MPI_Abort (mpiexec forwards output asynchronously)
@@ -67,20 +74,32 @@ REPORT_WAIT = 5.0
 
 
 class Poller:
-    """Sleeps between polls, from ``first`` seconds doubling up to ``longest``."""
+    """Sleeps between polls, from ``first`` seconds doubling up to ``longest``.
 
-    def __init__(self, first: float = 50e-6, longest: float = 2e-3):
+    ``hot``: ``(cap, seconds)``: for ``seconds`` after something arrived the
+    sleep grows only up to ``cap``: the next message is likely to come soon
+    (the next batch, the next generation), and a long sleep would delay it.
+    """
+
+    def __init__(self, first: float = 50e-6, longest: float = 2e-3, hot: tuple[float, float] | None = None):
         self.first, self.longest = first, longest
+        self.hot = hot
         self.delay = first
+        self._since = time.monotonic()
 
     def reset(self) -> None:
         """Something arrived: poll fast again."""
         self.delay = self.first
+        if self.hot is not None:
+            self._since = time.monotonic()
 
     def wait(self) -> None:
         """Sleep once and grow the next delay."""
         time.sleep(self.delay)
-        self.delay = min(2 * self.delay, self.longest)
+        longest = self.longest
+        if self.hot is not None and time.monotonic() - self._since < self.hot[1]:
+            longest = min(longest, self.hot[0])
+        self.delay = min(2 * self.delay, longest)
 
     def until(self, ready: Callable[[], object], timeout: float | None = None) -> object:
         """Poll ``ready()`` until it returns something truthy; return that (None after ``timeout`` s)."""
@@ -168,6 +187,7 @@ class MPIBackend(Backend):
         self._worker: Worker | None = None
         self._timeout: float | None = None
         self._sentinel = None  # master: the process that reports an abrupt end (start_sentinel)
+        self._extends: list = []  # master: EXTEND messages sent and maybe not yet received
         if self.is_master and self.size > 1:
             atexit.register(self._at_exit)
             _MASTERS.append(self)
@@ -256,12 +276,16 @@ class MPIBackend(Backend):
 
         They travel as a WORK message, so a rank always has them before the
         first batch of the generation (MPI keeps the order of one sender's
-        messages of one tag).
+        messages of one tag, whether sent with send or isend). The send does
+        not wait for the rank to take it (a blocking send of a large message
+        waits until the rank wakes from its idle poll): rank 0 goes on
+        handing out the generation's first batches meanwhile.
         """
         if self._worker is not None:
             self._worker.extend(segments, total)
+        self._extends = [r for r in self._extends if not r.Test()]
         for r in self.leaders:
-            self.comm.send((EXTEND, segments, total), dest=r, tag=TAG_WORK)
+            self._extends.append(self.comm.isend((EXTEND, segments, total), dest=r, tag=TAG_WORK))
 
     def run(self, source: BatchSource) -> Iterator[BatchResult]:
         if self.size == 1:
@@ -270,7 +294,7 @@ class MPIBackend(Backend):
             return
         MPI, results = self.MPI, self.results
         status = MPI.Status()
-        poll = Poller(longest=2e-3)
+        poll = Poller(longest=2e-3, hot=MASTER_HOT)
         queued = self._queued
         for r in self.leaders:
             self._top_up(source, r)
@@ -375,6 +399,8 @@ class MPIBackend(Backend):
             poll.reset()
             if msg.recv() is None:  # bye; anything else is a result nobody will write any more
                 pending.discard(status.Get_source())
+        MPI.Request.waitall(self._extends)  # every rank took them before it said bye
+        self._extends = []
         self._queued.clear()
         self._early.clear()
         return True
@@ -424,7 +450,7 @@ class MPIBackend(Backend):
         from mpi4py.util import pkl5
 
         comm, results = self.comm, self.results
-        poll = Poller(longest=5e-3)
+        poll = Poller(longest=5e-3, hot=WORKER_HOT)
         hello = poll.until(lambda: comm.improbe(0, TAG_HELLO))
         if not hello.recv():
             return

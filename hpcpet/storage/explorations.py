@@ -77,6 +77,11 @@ def write_pieces(h5: h5py.File | h5py.Group, segments: list[Segment]) -> None:
         g.create_dataset("offsets/" + L.name_to_path(name), data=offsets)
 
 
+def descriptions(segments) -> list[dict]:
+    """What :func:`write_pieces` records of ``segments``, as a reader reads it back (JSON values)."""
+    return [json.loads(json.dumps(s.describe(), default=_plain)) for s in segments]
+
+
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v.tolist() if isinstance(v, np.ndarray) else str(v)
 
@@ -88,12 +93,21 @@ def read_pieces(h5: h5py.File | h5py.Group) -> list[Segment]:
         return []
     g = h5[path]
     described = [json.loads(t) for t in Rows.read(g["description"]).to_list()]
+    offsets: dict[str, np.ndarray] = {}
+    numbers: dict[str, np.ndarray] = {}  # numeric axes: read once, then sliced
     out = []
     for k, d in enumerate(described):
         axes = {}
         for name in d["names"]:
-            off = g["offsets/" + L.name_to_path(name)]
-            axes[name] = read_column(g["axes/" + L.name_to_path(name)], slice(int(off[k]), int(off[k + 1])))
+            p = L.name_to_path(name)
+            if name not in offsets:
+                offsets[name] = g["offsets/" + p][()]
+                ds = g["axes/" + p]
+                if ds.attrs.get(TEXT_ATTR) is None and ds.dtype.kind not in "OSU":
+                    numbers[name] = ds[()]
+            lo, hi = int(offsets[name][k]), int(offsets[name][k + 1])
+            # text is decoded slice by slice: a slice's width is its own, as it was written
+            axes[name] = numbers[name][lo:hi] if name in numbers else read_column(g["axes/" + p], slice(lo, hi))
         out.append(Segment(d["kind"], axes, d.get("groups"), d.get("generation", 0), d.get("origin")))
     return out
 
@@ -115,9 +129,15 @@ def write_exploration(h5: h5py.File, expl: Exploration) -> None:
     write_explored(h5, expl, 0, len(expl))
 
 
-def write_explored(h5: h5py.File | h5py.Group, expl: Exploration, lo: int, hi: int) -> None:
-    """``explored/<path>``: the explored values of runs ``lo .. hi-1``."""
+def write_explored(h5: h5py.File | h5py.Group, expl: Exploration, lo: int, hi: int,
+                   compress: bool = True) -> None:
+    """``explored/<path>``: the explored values of runs ``lo .. hi-1``.
+
+    ``compress``: gzip-compressed chunks (the results file); a segment, read
+    once at consolidation, is written uncompressed (faster to write).
+    """
     explored = h5.require_group(L.EXPLORED)
+    packed = dict(compression="gzip", compression_opts=1, shuffle=True) if compress else {}
     n = hi - lo
     step = 1 << 20
     for name in expl.names:
@@ -127,8 +147,7 @@ def write_explored(h5: h5py.File | h5py.Group, expl: Exploration, lo: int, hi: i
             width = max(int(np.char.str_len(h5able(seg.axes[name])).max()) for seg in expl.segments)
             dtype = np.dtype(f"S{max(1, width)}")
         ds = explored.create_dataset(L.name_to_path(name), shape=(n,) + sample.shape[1:], dtype=dtype,
-                                     chunks=(max(1, min(n, 65536)),) + sample.shape[1:],
-                                     compression="gzip", compression_opts=1, shuffle=True)
+                                     chunks=(max(1, min(n, 65536)),) + sample.shape[1:], **packed)
         mark(ds, sample)
         for a in range(lo, hi, step):
             ds[a - lo:min(hi, a + step) - lo] = h5able(expl.column(name, a, min(hi, a + step)))

@@ -9,7 +9,6 @@ takes a new snapshot.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any, Iterator
@@ -137,13 +136,7 @@ class LoadedTrajectory(StudyView):
         self.set_size = s.set_size
         self.name = self.meta.get("name", "")
         self.comment = self.meta.get("comment", "")
-        try:
-            g = self.h5[L.EXPLORATION]
-            self.exploration_kind = _decode(g.attrs["kind"])
-            self.explored_names: list[str] = json.loads(g.attrs["names"])
-            self.shape = tuple(json.loads(g.attrs["shape"]))
-        except (KeyError, OSError) as exc:
-            raise FileFormatError(f"{self.path} is damaged ({exc})") from None
+        self.exploration_kind, self.explored_names, self.shape = s.exploration_header()
         self._cache: dict[str, Any] = {}
 
     def refresh(self) -> "LoadedTrajectory":
@@ -383,6 +376,8 @@ class LoadedTrajectory(StudyView):
         """Size of the results file and its segments in bytes."""
         size = os.path.getsize(self.path)
         for seg in self._snap.segments:
+            if seg.path is None:  # runs a writer holds in memory (its own view)
+                continue
             try:
                 size += os.path.getsize(seg.path)
             except OSError:

@@ -102,12 +102,10 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
             if isinstance(expl, dict):  # compaction: the explored columns of the merged segments
                 from .explorations import create_column
 
-                for name, col in expl.items():
-                    create_column(h5, L.EXPLORED + "/" + L.name_to_path(name), col,
-                                  chunks=(max(1, min(len(col), 65536)),) + col.shape[1:],
-                                  compression="gzip", compression_opts=1, shuffle=True)
+                for name, col in expl.items():  # uncompressed: consolidation reads them once
+                    create_column(h5, L.EXPLORED + "/" + L.name_to_path(name), col)
             else:
-                write_explored(h5, expl, lo, n_runs)
+                write_explored(h5, expl, lo, n_runs, compress=False)
             a["first_run"], a["n_runs"] = lo, n_runs
     publish(tmp, final)
     return final
@@ -163,14 +161,32 @@ def stale_files(results_path: str, base: int | None) -> list[str]:
 
 
 class SegmentFile:
-    """One segment file opened read-only."""
+    """One segment file opened read-only.
+
+    A source of a :class:`~hpcpet.storage.snapshot.Snapshot`, like
+    :class:`MemorySegment`: ``index``, ``status``, ``types``, ``rows``,
+    ``value``, ``errors``, ``comments``, ``result_options``, ``set_attrs``,
+    ``globals_group`` and the exploration it adds (``grows``, ``grown_to``,
+    ``pieces``, ``descriptions``, ``explored``). The file never changes, so
+    what is small (types) is read once; row data is read on each use.
+    :meth:`release` closes the file until it is needed again (a writer keeps
+    its segments' objects between views, not their open files).
+    """
 
     def __init__(self, path: str):
         self.path = path
-        self.h5 = open_h5(path, "r")
-        a = self.h5.attrs
+        self._h5: h5py.File | None = open_h5(path, "r")
+        a = self._h5.attrs
         self.first, self.last, self.level = int(a["first"]), int(a["last"]), int(a.get("level", 0))
-        self.n = int(a.get("n", len(self.h5[L.RUN_INDEX])))
+        self.n = int(a.get("n", len(self._h5[L.RUN_INDEX])))
+        self._types: dict[str, dict] = {}
+
+    @property
+    def h5(self) -> h5py.File:
+        """The file, opened read-only (again, after :meth:`release`)."""
+        if self._h5 is None or not self._h5.id.valid:
+            self._h5 = open_h5(self.path, "r")
+        return self._h5
 
     @property
     def index(self) -> np.ndarray:
@@ -183,8 +199,12 @@ class SegmentFile:
         return self.h5[L.STATUS][()]
 
     def close(self) -> None:
-        if self.h5.id.valid:
-            self.h5.close()
+        """Close the file (it opens again if used)."""
+        if self._h5 is not None and self._h5.id.valid:
+            self._h5.close()
+        self._h5 = None
+
+    release = close
 
     def result_names(self) -> list[str]:
         """Names of the results this segment holds rows of."""
@@ -227,6 +247,140 @@ class SegmentFile:
 
         raw = self.h5.attrs.get("set_attrs")
         return json.loads(raw) if raw is not None else {}
+
+    # ------------------------------------------------------------------ as a snapshot's source
+    def types(self, root: str = L.RESULTS) -> dict[str, ResultType]:
+        """Name -> stored type of the results (or run-info columns) this segment holds rows of."""
+        if root not in self._types:
+            self._types[root] = group_types(self.h5[root], root) if root in self.h5 else {}
+        return self._types[root]
+
+    def rows(self, root: str, name: str) -> Rows:
+        """The rows of ``name`` (one per entry of :attr:`index`); ``name`` must be in :meth:`types`."""
+        return Rows.read(self.h5[root][L.name_to_path(name)])
+
+    def value(self, root: str, name: str, run: int):
+        """The value of ``name`` this segment holds for run ``run``, or None."""
+        if name not in self.types(root):
+            return None
+        return _value_of(self.index, lambda: self.rows(root, name), run)
+
+    def globals_group(self) -> h5py.Group | None:
+        """The ``globals`` group (results added after the runs), if any."""
+        return self.h5[L.GLOBALS] if L.GLOBALS in self.h5 else None
+
+    @property
+    def grows(self) -> bool:
+        """Whether this segment adds runs to the study (a generation, ``hpcpet.expand``)."""
+        return L.EXPLORED in self.h5
+
+    @property
+    def grown_to(self) -> int | None:
+        """The study's number of runs after this segment, if it grows the study."""
+        n = self.h5.attrs.get("n_runs")
+        return None if n is None else int(n)
+
+    def pieces(self) -> list:
+        """The exploration segments this segment adds (:class:`hpcpet.exploration.Segment`)."""
+        from .explorations import read_pieces
+
+        return read_pieces(self.h5)
+
+    def descriptions(self) -> list[dict]:
+        """The descriptions (kind, names, shape, generation, runs, ...) of :meth:`pieces`."""
+        import json
+
+        from .explorations import PIECES
+
+        path = L.EXPLORATION + "/" + PIECES + "/description"
+        return [json.loads(t) for t in Rows.read(self.h5[path]).to_list()] if path in self.h5 else []
+
+    def explored(self, name: str) -> np.ndarray:
+        """The explored values of parameter ``name`` of the runs this segment adds."""
+        from .explorations import read_column
+
+        return read_column(self.h5[L.EXPLORED][L.name_to_path(name)])
+
+
+class MemorySegment:
+    """Runs a writer took and has not committed yet, as a snapshot's source (see :class:`SegmentFile`).
+
+    Built from a function returning their :class:`SegmentData`, called on
+    first use (a study view that reads no results costs nothing). It adds no
+    exploration: a writer's view serves the exploration from memory.
+    """
+
+    path = None
+    grows = False
+    grown_to = None
+
+    def __init__(self, make, index: np.ndarray, status: np.ndarray):
+        self._make = make
+        self._data: SegmentData | None = None
+        self.index, self.status = index, status
+        self.n = len(index)
+
+    @property
+    def data(self) -> SegmentData:
+        if self._data is None:
+            self._data, self._make = self._make(), None
+        return self._data
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    release = close
+
+    def _of(self, root: str) -> dict[str, Rows]:
+        return self.data.results if root == L.RESULTS else self.data.info if root == L.INFO else {}
+
+    def types(self, root: str = L.RESULTS) -> dict[str, ResultType]:
+        return {name: rows.rtype for name, rows in self._of(root).items()}
+
+    def rows(self, root: str, name: str) -> Rows:
+        return self._of(root)[name]
+
+    def value(self, root: str, name: str, run: int):
+        rows = self._of(root).get(name)
+        return None if rows is None else _value_of(self.index, lambda: rows, run)
+
+    def errors(self) -> dict[int, str]:
+        return dict(self.data.errors)
+
+    def comments(self) -> dict[str, str]:
+        return dict(self.data.comments)
+
+    def result_options(self) -> dict:
+        return dict(self.data.options)
+
+    def set_attrs(self) -> dict:
+        return dict(self.data.attrs)
+
+    def globals_group(self) -> None:
+        return None
+
+    def pieces(self) -> list:
+        return []
+
+    def descriptions(self) -> list[dict]:
+        return []
+
+
+def _value_of(index: np.ndarray, rows, run: int):
+    """The value a source with runs ``index`` and rows ``rows()`` holds for ``run`` (the last wins), or None."""
+    k = np.flatnonzero(index == run)
+    if not len(k):
+        return None
+    r, k = rows(), int(k[-1])
+    return r.value(k) if r.has()[k] else None
+
+
+def group_types(g: h5py.Group, root: str = L.RESULTS) -> dict[str, ResultType]:
+    """Name -> stored type of every result group under ``g`` (a ``results`` or ``run_info`` group)."""
+    from .rows import read_type
+
+    names = _result_groups(g) if root == L.RESULTS else list(g)
+    return {name: read_type(g[L.name_to_path(name)]) for name in names}
 
 
 def _result_groups(root: h5py.Group) -> list[str]:

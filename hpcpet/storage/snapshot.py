@@ -4,6 +4,12 @@ Used by the reader (``hpcpet.load``, ``info``, ``status``) while a study is
 written or after, and by the writer to consolidate. Invariant: a snapshot
 never mixes two versions of the results file: if the file was replaced while
 the snapshot was taken (the writer consolidated), it is taken again.
+
+A snapshot reads the results file itself and a list of *sources* laid over
+it in order (a later one wins a run): the live segment files
+(:class:`~hpcpet.storage.segments.SegmentFile`) and, in a writer's own view
+(:class:`LiveSnapshot`), the runs it holds in memory
+(:class:`~hpcpet.storage.segments.MemorySegment`); both offer the same methods.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from ..widening import Refused, ResultType, widen
 from . import layout as L
 from .files import open_h5
 from .rows import Placement, Rows, absent, assemble, assemble_fixed, read_type
-from .segments import SegmentFile, _result_groups, live_segments
+from .segments import SegmentFile, _result_groups, group_types, live_segments
 
 
 def _text(v: Any) -> Any:
@@ -83,8 +89,8 @@ class Snapshot:
             raise _Retry() from None
         for seg in self.segments:
             self.attrs.update(seg.set_attrs())
-            grown = seg.h5.attrs.get("n_runs")
-            if grown is not None and int(grown) > self.n_runs:  # the study grew (expand, generations)
+            grown = seg.grown_to
+            if grown is not None and grown > self.n_runs:  # the study grew (expand, generations)
                 self.n_runs = int(grown)
         self.attrs["n_runs"] = self.n_runs
         if len(self.base_status) < self.n_runs:
@@ -108,19 +114,29 @@ class Snapshot:
     @property
     def grown(self) -> bool:
         """Whether segments add runs to the exploration of the results file."""
-        return any(L.EXPLORED in s.h5 for s in self.segments)
+        return any(s.grows for s in self.segments)
 
     def exploration(self):
         """The whole exploration: the file's, then the segments added by later generations."""
-        from .explorations import read_exploration, read_pieces
+        from .explorations import read_exploration
 
         expl = read_exploration(self.h5)
-        added = [p for s in self.segments for p in read_pieces(s.h5)]
+        added = [p for s in self.segments for p in s.pieces()]
         if not added:
             return expl
         from ..exploration import Exploration
 
         return Exploration.from_segments([*expl.segments, *added])
+
+    def exploration_header(self) -> tuple[str, list[str], tuple[int, ...]]:
+        """The results file's exploration attributes: kind, explored names, shape."""
+        import json
+
+        try:
+            a = self.h5[L.EXPLORATION].attrs
+            return _text(a["kind"]), json.loads(a["names"]), tuple(json.loads(a["shape"]))
+        except (KeyError, OSError) as exc:
+            raise FileFormatError(f"{self.path} is damaged ({exc})") from None
 
     def explored(self, name: str) -> np.ndarray:
         """The explored values of parameter ``name`` for every run."""
@@ -128,7 +144,7 @@ class Snapshot:
 
         p = L.name_to_path(name)
         parts = [read_column(self.h5[L.EXPLORED][p])]
-        parts += [read_column(s.h5[L.EXPLORED][p]) for s in self.segments if L.EXPLORED in s.h5]
+        parts += [s.explored(name) for s in self.segments if s.grows]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def pieces(self) -> list[dict]:
@@ -138,10 +154,11 @@ class Snapshot:
         from .explorations import PIECES
 
         out = []
-        for h5 in [self.h5] + [s.h5 for s in self.segments]:
-            path = L.EXPLORATION + "/" + PIECES + "/description"
-            if path in h5:
-                out += [json.loads(t) for t in Rows.read(h5[path]).to_list()]
+        path = L.EXPLORATION + "/" + PIECES + "/description"
+        if path in self.h5:
+            out += [json.loads(t) for t in Rows.read(self.h5[path]).to_list()]
+        for s in self.segments:
+            out += s.descriptions()
         if not out:  # a file written before exploration pieces were recorded
             a = self.h5[L.EXPLORATION].attrs
             out = [{"kind": _text(a["kind"]), "generation": 0, "runs": int(self.attrs["n_runs"]),
@@ -177,26 +194,21 @@ class Snapshot:
         return {k: v for k, v in out.items() if status[k] == 2}
 
     # ------------------------------------------------------------------ results
-    def _groups(self, root: str, index: bool = True) -> list[tuple[np.ndarray | None, h5py.Group]]:
-        """(run index or None for all runs, group) of every source that has ``root``.
-
-        ``index=False``: the segment itself instead of its run index (not read).
-        """
-        out = []
-        if root in self.h5:
-            out.append((None, self.h5[root]))
-        for seg in self.segments:
-            if root in seg.h5:
-                out.append((seg.index if index else seg, seg.h5[root]))
-        return out
+    def _base_group(self, root: str, name: str) -> h5py.Group | None:
+        """The results file's group of ``name`` under ``root``, if it has one."""
+        if root not in self.h5:
+            return None
+        p = L.name_to_path(name)
+        g = self.h5[root]
+        return g[p] if p in g and isinstance(g[p], h5py.Group) else None
 
     def result_types(self, root: str = L.RESULTS) -> dict[str, ResultType]:
         """Name -> stored type of every result (or run-info column), folded over all sources."""
         types: dict[str, ResultType] = {}
-        for _, g in self._groups(root, index=False):
-            names = _result_groups(g) if root == L.RESULTS else list(g)
-            for name in names:
-                t = read_type(g[L.name_to_path(name)])
+        found = [group_types(self.h5[root], root)] if root in self.h5 else []
+        found += [seg.types(root) for seg in self.segments]
+        for each in found:
+            for name, t in each.items():
                 try:
                     types[name] = widen(types.get(name), t)
                 except Refused as exc:  # the writer never lets this happen
@@ -231,36 +243,49 @@ class Snapshot:
         """Rows of result ``name`` for every run (later sources win)."""
         if rtype is None:
             rtype = self.result_types(root)[name]
-        groups = self.sources(name, root)
-        if not groups:
+        base = self._base_group(root, name)
+        segs = [seg for seg in self.segments if name in seg.types(root)]
+        if base is None and not segs:
             return absent(rtype, self.n_runs)
-        if len(groups) == 1 and groups[0][0] is None:
-            whole = Rows.read(groups[0][1])
+        if base is not None:
+            spec = base.attrs.get("compression")
+            if spec is not None and any(x in _text(spec) for x in ("zstd", "blosc")):
+                from .compression import enable_readers
+
+                enable_readers()
+        if not segs:
+            whole = Rows.read(base)
             if whole.rtype == rtype and whole.n == self.n_runs:
                 return whole  # the consolidated file alone: no copy
-            groups = [(np.arange(whole.n), None)]
-            sources = [(groups[0][0], whole)]
-            return assemble(self.n_runs, sources, rtype)
+            return assemble(self.n_runs, [(np.arange(whole.n), whole)], rtype)
 
-        def read(idx, g):
-            rows = Rows.read(g)
-            return (np.arange(rows.n) if idx is None else idx), rows
+        def sources():
+            if base is not None:
+                rows = Rows.read(base)
+                yield np.arange(rows.n), rows
+            for seg in segs:
+                yield seg.index, seg.rows(root, name)
         if rtype.kind == FIXED:  # one source in memory at a time (10^7-run columns)
-            return assemble_fixed(self.n_runs, (read(idx, g) for idx, g in groups), rtype)
-        return assemble(self.n_runs, [read(idx, g) for idx, g in groups], rtype)
+            return assemble_fixed(self.n_runs, sources(), rtype)
+        return assemble(self.n_runs, list(sources()), rtype)
 
     def sources(self, name: str, root: str = L.RESULTS, placed: dict | None = None) -> list[tuple[Any, h5py.Group]]:
-        """``(run indices or None for runs 0.., group)`` of every stored part of result ``name``, oldest first.
+        """``(where, group)`` of every stored part of result ``name`` in the files, oldest first.
 
-        ``placed``: a dict kept by the caller; the run indices are then given
-        as :class:`~hpcpet.storage.rows.Placement` objects, one per segment.
+        ``where``: None for the results file's group (runs 0..), else a
+        :class:`~hpcpet.storage.rows.Placement` of the segment's runs, one per
+        segment file, kept in the caller's dict ``placed`` and shared by
+        every result (consolidation). Segments held in memory have no group
+        and are not sources.
         """
+        placed = {} if placed is None else placed
+        base = self._base_group(root, name)
+        groups = [] if base is None else [(None, base)]
         p = L.name_to_path(name)
-        groups = [(idx, g[p]) for idx, g in self._groups(root, index=placed is None)
-                  if p in g and isinstance(g[p], h5py.Group)]
-        if placed is not None:  # one Placement per segment, shared by every result
-            groups = [(None if s is None else placed.setdefault(s.path, Placement(lambda s=s: s.index)), g)
-                      for s, g in groups]
+        for seg in self.segments:
+            if seg.path is not None and name in seg.types(root):
+                where = placed.setdefault(seg.path, Placement(lambda s=seg: s.index))
+                groups.append((where, seg.h5[root][p]))
         for _, g in groups:
             spec = g.attrs.get("compression")
             if spec is not None and any(x in _text(spec) for x in ("zstd", "blosc")):
@@ -272,28 +297,21 @@ class Snapshot:
     def row(self, name: str, index: int, root: str = L.RESULTS) -> Any:
         """The value of result ``name`` of run ``index`` (None if absent); reads only what it needs."""
         value = None
-        p = L.name_to_path(name)
-        for idx, g in self._groups(root):
-            if p not in g:
-                continue
-            k = index if idx is None else np.flatnonzero(idx == index)
-            if idx is not None:
-                if len(k) == 0:
-                    continue
-                k = int(k[-1])
-            if idx is None:  # the consolidated file: read just this run's row
-                rows_in_file = len(g[p][L.DATA]) if L.DATA in g[p] else len(g[p][L.OFFSETS]) - 1
-                if k < rows_in_file and _present(g[p], k):
-                    value = _one_row(g[p], k)
-                continue
-            rows = Rows.read(g[p])
-            if rows.has()[k]:
-                value = rows.value(k)
+        g = self._base_group(root, name)
+        if g is not None:  # the consolidated file: read just this run's row
+            rows_in_file = len(g[L.DATA]) if L.DATA in g else len(g[L.OFFSETS]) - 1
+            if index < rows_in_file and _present(g, index):
+                value = _one_row(g, index)
+        for seg in self.segments:
+            v = seg.value(root, name, index)
+            if v is not None:
+                value = v
         return value
 
     def globals_groups(self) -> list[h5py.Group]:
         """The ``globals`` groups of the file and the segments, oldest first."""
-        return [g for _, g in self._groups(L.GLOBALS, index=False)]
+        groups = [self.h5[L.GLOBALS]] if L.GLOBALS in self.h5 else []
+        return groups + [g for g in (seg.globals_group() for seg in self.segments) if g is not None]
 
 
 def _present(g: h5py.Group, k: int) -> bool:
@@ -324,6 +342,90 @@ def _text_array(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind == "O":
         return np.array([v.decode() if isinstance(v, bytes) else v for v in arr.ravel()]).reshape(arr.shape)
     return arr
+
+
+class LiveSnapshot(Snapshot):
+    """A writer's view of its own study (:meth:`hpcpet.storage.writer.Writer.view`).
+
+    The results file and the live segment files, which the writer keeps
+    open (they never change), overlaid by the runs it took and has not
+    committed yet (:class:`~hpcpet.storage.segments.MemorySegment`); the
+    exploration, status and root attributes come from the writer's memory.
+    Valid until the writer goes on; :meth:`close` closes the segment files
+    it opened (their objects, with what was read of them, stay with the writer).
+
+    Parameters
+    ----------
+    path : str
+        The results file.
+    h5 : h5py.File
+        The results file, opened read-only.
+    sources : list
+        Segment files and memory segments, oldest first.
+    attrs : dict
+        Root attributes as the writer holds them.
+    exploration : hpcpet.exploration.Exploration
+        The study's whole exploration.
+    status : numpy.ndarray
+        Status of every run, the runs not committed yet included.
+    last : int
+        The number of the writer's newest checkpoint.
+    descriptions : list of dict, optional
+        :meth:`pieces`, if the writer has them already.
+    header : tuple, optional
+        :meth:`exploration_header`, if the writer has it already.
+    """
+
+    def __init__(self, path: str, h5: h5py.File, sources: list, *, attrs: dict, exploration,
+                 status: np.ndarray, last: int, descriptions: list[dict] | None = None,
+                 header: tuple | None = None):
+        self.path = os.fspath(path)
+        self.h5 = h5
+        self.segments = list(sources)
+        self.format = L.FORMAT_VERSION
+        self.base = int(attrs.get(L.SEGMENTS_ATTR, 0))
+        self.n_runs = len(exploration)
+        self.set_size = int(attrs["set_size"])
+        self.attrs = dict(attrs, n_runs=self.n_runs)
+        self._exploration = exploration
+        self._status = status
+        self._last = last
+        self._descriptions = descriptions
+        self._header = header
+
+    def exploration_header(self) -> tuple[str, list[str], tuple[int, ...]]:
+        if self._header is None:
+            self._header = super().exploration_header()
+        return self._header[0], list(self._header[1]), self._header[2]
+
+    def close(self) -> None:
+        """Close the segment files opened (the results file stays open: the writer owns it)."""
+        for seg in self.segments:
+            seg.release()
+
+    @property
+    def last(self) -> int:
+        return self._last
+
+    @property
+    def grown(self) -> bool:
+        return len(self._exploration) > int(self.h5.attrs["n_runs"])
+
+    def exploration(self):
+        return self._exploration
+
+    def explored(self, name: str) -> np.ndarray:
+        return self._exploration.column(name)
+
+    def pieces(self) -> list[dict]:
+        if self._descriptions is None:
+            from .explorations import descriptions
+
+            self._descriptions = descriptions(self._exploration.segments)
+        return [dict(d) for d in self._descriptions]
+
+    def generation(self) -> np.ndarray:
+        return self._exploration.generation_column()
 
 
 class _Retry(Exception):

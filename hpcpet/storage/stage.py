@@ -99,6 +99,18 @@ class Stage:
             ds[start + lo:start + hi] = block[lo:hi]
         self.dirty = True
 
+    def read(self, name: str, runs: np.ndarray) -> np.ndarray:
+        """The rows of ``runs`` written so far (a writer's own view of runs not yet committed)."""
+        ds, rtype, _ = self.columns[name]
+        out = np.empty((len(runs),) + tuple(rtype.shape), np.dtype(rtype.dtype))
+        order = np.argsort(runs, kind="stable")
+        sorted_runs = runs[order]
+        cut = np.flatnonzero(np.diff(sorted_runs) != 1) + 1
+        for s, e in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(runs)]])):
+            if e > s:
+                out[order[s:e]] = ds[int(sorted_runs[s]):int(sorted_runs[e - 1]) + 1]
+        return out
+
     def attrs(self, name: str) -> dict:
         """What a segment records for its rows of ``name``."""
         ds, _, offset = self.columns[name]

@@ -12,6 +12,14 @@ Invariants (docs/format.md, docs/reliability.md):
   through its public methods.
 - One writer per file, enforced by :class:`~hpcpet.storage.guard.Guard`,
   not by HDF5 file locks. Readers never open a file the writer has open.
+- The writer's own read view (:meth:`Writer.view`, the ``study`` of a
+  growing study's ``next_runs``) shows the runs it took but has not
+  committed yet from memory; showing them commits nothing (they are
+  committed by the next checkpoint, like any other run). Between views it
+  keeps the results file open read-only, and what it read of the live
+  segment files: they never change while this writer holds the guard (a
+  compaction forgets the files it removes; :meth:`Writer.close` closes
+  everything first).
 """
 from __future__ import annotations
 
@@ -33,9 +41,9 @@ from . import layout as L
 from .files import first_line, open_h5, publish, remove
 from .guard import Guard
 from .header import COPIED, now, write_header, write_value
-from .rows import Linear, Rows, absent, assemble, write_fixed
-from .segments import SegmentData, SegmentFile, live_segments, stale_files, write_segment
-from .snapshot import Snapshot
+from .rows import Linear, Rows, absent, assemble, assemble_fixed, write_fixed
+from .segments import MemorySegment, SegmentData, SegmentFile, live_segments, stale_files, write_segment
+from .snapshot import LiveSnapshot, Snapshot
 from .stage import STAGED, Stage, worth_staging
 
 #: segments of one level merged into one of the next level (keeps the folder small in long studies)
@@ -48,6 +56,10 @@ COMPACT_MAX_BYTES = 16 << 20
 #: HDF5 chunk cache of the consolidated file: a compressed chunk that segments fill in parts
 #: stays in memory until it is complete instead of being compressed again for every part
 CHUNK_CACHE = 32 << 20
+#: between two generations of a growing study, results held above this many bytes are committed;
+#: fewer wait for the next regular checkpoint (a checkpoint per small generation costs more than
+#: its runs), and more would make the writer's memory and the segments a compaction merges large
+GENERATION_CHECKPOINT_BYTES = 256 << 10
 
 
 class DiskFullError(HpcpetError):
@@ -86,6 +98,13 @@ class Writer:
         self._runs = {s.path: s.n for s in snapshot.segments}  # runs per live segment
         self._pieces = len(snapshot.pieces())  # exploration segments the study has
         self._extension: tuple | None = None  # (new exploration segments, exploration, first new run)
+        self._exploration = None  # the whole exploration last given to extend (its segments checked)
+        # view(): files kept open read-only, runs taken since the last checkpoint shown from memory
+        self._base: h5py.File | None = None
+        self._header: tuple | None = None  # the results file's exploration attributes
+        self._files: dict[str, SegmentFile] = {}
+        self._memory: list[MemorySegment] = []
+        self._viewed = 0  # batches of _pending already in _memory
         #: runs this file is responsible for: its part's slice (see hpcpet.parts), else all
         self.part = (int(self.attrs.get("part_start", 0)), int(self.attrs.get("part_stop", self.n_runs)))
         if checkpoint_seconds is None:  # HPCPET_CHECKPOINT_SECONDS, default 1
@@ -272,10 +291,11 @@ class Writer:
 
         if self.part != (0, self.n_runs):
             raise HpcpetError(f"{self.path} is a part file (--part); a part cannot grow")
-        known = Exploration.from_segments(exploration.segments[:self._pieces])
-        if len(known) != self.n_runs or known.fingerprint() != self.attrs.get("exploration_fingerprint"):
-            raise HpcpetError(f"the exploration to add to {self.path} does not start with the study's "
-                              "exploration (other parameters or values)")
+        if not self._known(exploration):
+            known = Exploration.from_segments(exploration.segments[:self._pieces])
+            if len(known) != self.n_runs or known.fingerprint() != self.attrs.get("exploration_fingerprint"):
+                raise HpcpetError(f"the exploration to add to {self.path} does not start with the study's "
+                                  "exploration (other parameters or values)")
         new = list(exploration.segments[self._pieces:])
         lo, hi = self.n_runs, len(exploration)
         if not new:
@@ -283,6 +303,7 @@ class Writer:
         first = self._extension[2] if self._extension else lo
         pieces = (self._extension[0] if self._extension else []) + new
         self._extension = (pieces, exploration, first)
+        self._exploration = exploration
         self._pieces = len(exploration.segments)
         grow = hi - lo
         self.status = np.concatenate([self.status, np.zeros(grow, np.uint8)])
@@ -294,6 +315,12 @@ class Writer:
         self.set_attrs(exploration_fingerprint=exploration.fingerprint(),
                        exploration_segments=json.dumps(exploration.describe(), default=str))
         return range(lo, hi)
+
+    def _known(self, exploration) -> bool:
+        """Whether ``exploration`` starts with the very segments of the exploration last given to :meth:`extend`."""
+        last = self._exploration
+        return last is not None and len(last.segments) == self._pieces <= len(exploration.segments) and \
+            all(a is b for a, b in zip(last.segments, exploration.segments))
 
     def add_global(self, name: str, value: Any, comment: str = "") -> None:
         """A result stored once for the whole study (post-processing); committed at the next checkpoint."""
@@ -400,6 +427,82 @@ class Writer:
         if (time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
                 or self._pending_bytes >= self.checkpoint_bytes):
             self.checkpoint()
+
+    # ------------------------------------------------------------------ own view
+    def between_generations(self) -> None:
+        """A generation of a growing study ended: commit now if it left much in memory.
+
+        Below :data:`GENERATION_CHECKPOINT_BYTES` (or ``HPCPET_CHECKPOINT_MB``
+        if smaller) nothing is written: the runs are committed by the next
+        regular checkpoint, and :meth:`view` shows them meanwhile.
+        """
+        if self._pending_bytes >= min(self.checkpoint_bytes, GENERATION_CHECKPOINT_BYTES):
+            self.checkpoint()
+
+    def view(self, exploration) -> LiveSnapshot:
+        """A read view of the study as this writer holds it, committed or not (``next_runs``'s study).
+
+        Every run written so far shows, the ones not committed yet from
+        memory: nothing is written, and what an earlier view read of the
+        committed files is not read again (the results file stays open).
+        ``exploration`` is the study's whole exploration, as given to
+        :meth:`extend` (or the file's). The view is valid until the writer's
+        next call; closing it closes the segment files it opened, not the results file.
+        """
+        if self._globals:  # results stored once (post-processing) are shown from their segment
+            self.checkpoint()
+        if len(exploration) != self.n_runs:
+            raise HpcpetError(f"the study view needs the exploration of {self.path} "
+                              f"({self.n_runs} runs, got {len(exploration)})")
+        fresh = self._pending[self._viewed:]
+        if fresh:
+            self._memory.append(self._memory_segment(fresh, self._staged[self._viewed:]))
+            self._viewed = len(self._pending)
+        status = self.status.copy()
+        for m in self._memory:
+            status[m.index] = m.status
+        if self._base is None:
+            self._base = open_h5(self.path, "r")
+        files = [self._files[p] if p in self._files else self._files.setdefault(p, SegmentFile(p))
+                 for _, _, _, p in self._live]
+        view = LiveSnapshot(self.path, self._base, [*files, *self._memory], attrs=self.attrs,
+                            exploration=exploration, status=status, last=self.seq, header=self._header)
+        self._header = view.exploration_header()  # the results file's: the same until close
+        return view
+
+    def _memory_segment(self, batches: list[BatchResult], staged: list[dict]) -> MemorySegment:
+        """The runs of ``batches`` as a source of :meth:`view` (their rows are made on first use)."""
+        keeps = [b.status != PENDING for b in batches]
+        index = np.concatenate([np.arange(b.start, b.stop)[k] for b, k in zip(batches, keeps)])
+        status = np.concatenate([b.status[k] for b, k in zip(batches, keeps)])
+        return MemorySegment(lambda: self._data_of(batches, staged), index.astype(np.int64), status.astype(np.uint8))
+
+    def _data_of(self, batches: list[BatchResult], staged: list[dict]) -> SegmentData:
+        """What a checkpoint of only ``batches`` would write (see :meth:`_segment_data`), staged
+        rows read back from the stage file."""
+        pending, was = self._pending, self._staged
+        self._pending, self._staged = batches, staged
+        try:
+            data = self._segment_data()
+        finally:
+            self._pending, self._staged = pending, was
+        for name, rows in data.results.items():
+            if rows.staged is not None:
+                rows.data, rows.staged = self._stage.read(name, data.index), None
+        return data
+
+    def _forget_view(self, paths=None) -> None:
+        """Close the files kept open for :meth:`view` (those of ``paths``; all, with the results file, if None)."""
+        for p in list(self._files) if paths is None else paths:
+            f = self._files.pop(p, None)
+            if f is not None:
+                f.close()
+        if paths is None:
+            if self._base is not None and self._base.id.valid:
+                self._base.close()
+            self._base = None
+            self._memory.clear()
+            self._viewed = 0
 
     # ------------------------------------------------------------------ durability
     def _segment_data(self) -> SegmentData:
@@ -520,6 +623,8 @@ class Writer:
         self.status[seg.index] = seg.status
         self._pending.clear()
         self._staged.clear()
+        self._memory.clear()  # their runs are in the segment now
+        self._viewed = 0
         self._pending_bytes = 0
         self._globals.clear()
         self._new_attrs.clear()
@@ -547,6 +652,7 @@ class Writer:
             finally:
                 for s in segs:
                     s.close()
+            self._forget_view([p for _, _, _, p in group])
             for _, _, _, p in group:
                 remove(p)
                 self._runs.pop(p, None)
@@ -558,6 +664,7 @@ class Writer:
         if self.closed:
             return
         self.closed = True
+        self._forget_view()
         try:
             if self.disk_full:  # keep what is committed; write nothing more
                 return
@@ -582,6 +689,7 @@ class Writer:
         self.closed = True
         if self._stage is not None:
             self._stage.close()
+        self._forget_view()
         self.guard.release()
         _remove_folder(self.path)
 
@@ -682,26 +790,31 @@ def _info_column(arr: np.ndarray, name: str = "") -> Column:
 
 def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
     """One segment's content from several (a later one wins a run)."""
-    index = np.sort(np.concatenate([s.index for s in segs]))
+    indices = [s.index for s in segs]  # read once: every result below needs them
+    index = np.sort(np.concatenate(indices))
     if len(index) > 1 and (np.diff(index) == 0).any():  # a run in two segments (retry): once
         index = np.unique(index)
+    rows_of = [np.searchsorted(index, i) for i in indices]  # where each segment's rows go
     status = np.zeros(len(index), np.uint8)
-    for s in segs:
-        status[np.searchsorted(index, s.index)] = s.status
+    for s, at in zip(segs, rows_of):
+        status[at] = s.status
     data = SegmentData(index, status)
     for root, types, target in ((L.RESULTS, writer.types, data.results), (L.INFO, writer.info_types, data.info)):
         names = sorted({n for s in segs if root in s.h5
                         for n in (s.result_names() if root == L.RESULTS else s.info_names())})
         for name in names:
             p = L.name_to_path(name)
-            groups = [(s, s.h5[root][p]) for s in segs if root in s.h5 and p in s.h5[root]]
-            staged = {_text(g.attrs[STAGED]) if STAGED in g.attrs else None for _, g in groups}
+            groups = [(s, at, s.h5[root][p]) for s, at in zip(segs, rows_of) if root in s.h5 and p in s.h5[root]]
+            staged = {_text(g.attrs[STAGED]) if STAGED in g.attrs else None for _, _, g in groups}
             if len(staged) == 1 and None not in staged:  # rows in one stage file: still there
-                target[name] = _merge_staged(index, groups)
+                target[name] = _merge_staged(index, [(at, g) for _, at, g in groups])
                 data.stages.extend(staged)
                 continue
-            sources = [(np.searchsorted(index, s.index), Rows.read(g)) for s, g in groups]
-            target[name] = assemble(len(index), sources, types[name])
+            sources = ((at, Rows.read(g)) for _, at, g in groups)
+            if types[name].kind == FIXED:  # one input in memory at a time, beside the merged rows
+                target[name] = assemble_fixed(len(index), sources, types[name])
+            else:
+                target[name] = assemble(len(index), list(sources), types[name])
     grown = [s for s in segs if L.EXPLORED in s.h5]
     if grown:  # the merged segments added generations: keep them, in order
         from .explorations import read_pieces
@@ -737,8 +850,7 @@ def _merge_staged(index: np.ndarray, groups: list) -> Rows:
     from .rows import read_type
 
     has = np.zeros(len(index), bool)
-    for s, g in groups:
-        pos = np.searchsorted(index, s.index)
+    for pos, g in groups:  # pos: where each of the group's rows goes in ``index``
         has[pos] = g[L.PRESENT][()] if L.PRESENT in g else True
     last = groups[-1][1]
     where = {k: last.attrs[k] for k in last.attrs if k.startswith("stage") or k == STAGED}

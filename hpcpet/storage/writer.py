@@ -434,10 +434,12 @@ class Writer:
 
         Below :data:`GENERATION_CHECKPOINT_BYTES` (or ``HPCPET_CHECKPOINT_MB``
         if smaller) nothing is written: the runs are committed by the next
-        regular checkpoint, and :meth:`view` shows them meanwhile.
+        regular checkpoint, and :meth:`view` shows them meanwhile. Segments
+        are not compacted here (the next regular checkpoint does it, under
+        the pool and MPI in the writer thread while workers run).
         """
         if self._pending_bytes >= min(self.checkpoint_bytes, GENERATION_CHECKPOINT_BYTES):
-            self.checkpoint()
+            self.checkpoint(compact=False)
 
     def view(self, exploration) -> LiveSnapshot:
         """A read view of the study as this writer holds it, committed or not (``next_runs``'s study).

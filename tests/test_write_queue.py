@@ -31,6 +31,15 @@ class SlowWriter:
         self.written.append(result.start)
 
 
+def slow_queue(limit: int, seconds: float = 0.02) -> tuple[WriteQueue, SlowWriter]:
+    """A queue of at most ``limit`` bytes feeding a writer that takes ``seconds`` per result."""
+    ref = []
+    write = SlowWriter(ref, seconds)
+    q = WriteQueue(write, limit=limit)
+    ref.append(q)
+    return q, write
+
+
 def test_result_bytes_counts_columns_and_run_info():
     r = batch(0, 8000)
     r.info = {"duration": np.zeros(1), "host": np.full(1, "node", "U4")}
@@ -38,30 +47,21 @@ def test_result_bytes_counts_columns_and_run_info():
 
 
 def test_a_slow_writer_makes_the_dispatcher_wait_with_at_most_the_bound_held():
-    ref = []
-    write = SlowWriter(ref)
-    q = WriteQueue(write, limit=3 * MB)
-    ref.append(q)
+    q, write = slow_queue(3 * MB)
     most = 0
-    t0 = time.perf_counter()
     for i in range(20):
         q.put(batch(i, MB))
         most = max(most, q.held)
         assert q.held <= 3 * MB
-    put_seconds = time.perf_counter() - t0
     assert q.close() is None
     assert write.written == list(range(20))  # every result, in order: close drains the queue
     assert q.waits > 0 and q.peak <= 3 * MB and most == 3 * MB  # it filled up, then the dispatcher waited
     assert max(write.held) <= 3 * MB
-    assert put_seconds >= 16 * 0.02 * 0.5  # puts were held back by the writer (loosely: not a timing bound)
 
 
 def test_at_most_max_batches_wait_however_small_they_are():
     # runs received and not committed are lost by a kill: their number is bounded too
-    ref = []
-    write = SlowWriter(ref, seconds=0.005)
-    q = WriteQueue(write, limit=64 * MB)
-    ref.append(q)
+    q, write = slow_queue(64 * MB, 0.005)
     for i in range(30):
         q.put(batch(i, 100))
         assert len(q._items) <= MAX_BATCHES
@@ -70,10 +70,7 @@ def test_at_most_max_batches_wait_however_small_they_are():
 
 
 def test_one_result_larger_than_the_bound_still_goes_through_alone():
-    ref = []
-    write = SlowWriter(ref, seconds=0.01)
-    q = WriteQueue(write, limit=1 * MB)
-    ref.append(q)
+    q, write = slow_queue(1 * MB, 0.01)
     for i in range(4):
         q.put(batch(i, 2 * MB))
         assert q.held <= 2 * MB  # a single result, never two

@@ -18,7 +18,6 @@ import hpcpet
 from hpcpet.batch import DONE, FAILED, BatchResult
 from hpcpet.columns import Column
 from hpcpet.storage import stage as stage_mod
-from hpcpet.storage.snapshot import Snapshot
 from hpcpet.storage.writer import Writer
 from hpcpet.trajectory import Trajectory
 
@@ -39,7 +38,6 @@ def _traj(n: int) -> Trajectory:
 
 
 def _batch(lo: int, hi: int, fail=(), skip=(), dtype=np.float64) -> BatchResult:
-    n = hi - lo
     status = np.array([FAILED if i in fail else DONE for i in range(lo, hi)], np.uint8)
     present = np.array([i not in skip for i in range(lo, hi)])
     data = np.stack([value(i, dtype) for i in range(lo, hi)])
@@ -108,22 +106,22 @@ def test_a_killed_writer_leaves_its_stage_for_resume(tmp_path):
 
 def test_a_failed_in_place_close_keeps_every_committed_row(tmp_path, monkeypatch):
     """The close completes the stage file in place; if it dies half way the next writer recovers."""
-    import hpcpet.storage.writer as writer_mod
+    import hpcpet.storage.consolidation as consolidation
 
     path = str(tmp_path / "c.h5")
     w = Writer.create(path, _traj(20), set_size=8)
     w.write(_batch(0, 20, fail={4}))
-    real = writer_mod.write_fixed
+    real = consolidation.write_fixed
 
     def dies(parent, where, *a, **k):
         if where == "v":
             parent.create_group("half-done")  # the stage file's HDF5 structure changes, then the end
             raise RuntimeError("killed")
         return real(parent, where, *a, **k)
-    monkeypatch.setattr(writer_mod, "write_fixed", dies)
+    monkeypatch.setattr(consolidation, "write_fixed", dies)
     with pytest.raises(RuntimeError):
         w.close()
-    monkeypatch.setattr(writer_mod, "write_fixed", real)
+    monkeypatch.setattr(consolidation, "write_fixed", real)
     with hpcpet.load(path) as t:
         assert t.completed.sum() == 19 and np.array_equal(t.get_from_runs("v")[7], value(7))
     w = Writer.reopen(path)

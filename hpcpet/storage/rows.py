@@ -397,7 +397,7 @@ def write_fixed(parent: h5py.Group, path: str, n: int, rtype: ResultType, source
                 covered[a:b] = True
         else:
             covered[where.index()[has]] = True
-    in_place = lambda src: staged_here is not None and _attr(src, STAGED) == staged_here  # noqa: E731
+    in_place = lambda src: staged_here is not None and attr_text(src, STAGED) == staged_here  # noqa: E731
     row_bytes = max(1, dtype.itemsize * int(np.prod(shape, dtype=np.int64)))
     slab = max(1, SLAB_BYTES // row_bytes)
     if staged_here is not None:
@@ -476,7 +476,8 @@ def _fill(ds: h5py.Dataset, rows: np.ndarray, fill: Any, slab: int) -> None:
             ds[lo:hi] = np.full((hi - lo,) + ds.shape[1:], fill, ds.dtype)
 
 
-def _attr(g: h5py.Group, name: str) -> str | None:
+def attr_text(g: h5py.Group, name: str) -> str | None:
+    """Attribute ``name`` of ``g`` as text (None if it has none)."""
     v = g.attrs.get(name)
     return v.decode() if isinstance(v, bytes) else v
 

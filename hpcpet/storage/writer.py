@@ -31,20 +31,23 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..batch import DONE, FAILED, PENDING, BatchResult, Steps
+from ..batch import DONE, FAILED, PENDING, BatchResult
 from ..columns import Column, type_of
 from ..errors import FileFormatError, HpcpetError
-from ..kinds import FIXED, STRING
+from ..kinds import FIXED
 from ..trajectory import Trajectory
 from ..widening import Refused, ResultType, widen
 from . import layout as L
 from .files import first_line, open_h5, publish, remove
 from .guard import Guard
-from .header import COPIED, now, write_header, write_value
-from .rows import Linear, Rows, absent, assemble, assemble_fixed, write_fixed
+from .compaction import merge_segments
+from .consolidation import consolidate, copy_header
+from .header import now, write_header
+from .info_columns import gather_info
+from .rows import Linear, Rows, absent
 from .segments import MemorySegment, SegmentData, SegmentFile, live_segments, stale_files, write_segment
 from .snapshot import LiveSnapshot, Snapshot
-from .stage import STAGED, Stage, worth_staging
+from .stage import Stage, worth_staging
 
 #: segments of one level merged into one of the next level (keeps the folder small in long studies)
 FANOUT = 8
@@ -53,9 +56,6 @@ FANOUT = 8
 COMPACT_MAX_RUNS = 200_000
 #: ... or more bytes than this (a merge holds its inputs in memory)
 COMPACT_MAX_BYTES = 16 << 20
-#: HDF5 chunk cache of the consolidated file: a compressed chunk that segments fill in parts
-#: stays in memory until it is complete instead of being compressed again for every part
-CHUNK_CACHE = 32 << 20
 #: between two generations of a growing study, results held above this many bytes are committed;
 #: fewer wait for the next regular checkpoint (a checkpoint per small generation costs more than
 #: its runs), and more would make the writer's memory and the segments a compaction merges large
@@ -310,8 +310,6 @@ class Writer:
         self._seen = np.concatenate([self._seen, np.zeros(grow, bool)])
         self.n_runs = hi
         self.part = (0, hi)
-        import json
-
         self.set_attrs(exploration_fingerprint=exploration.fingerprint(),
                        exploration_segments=json.dumps(exploration.describe(), default=str))
         return range(lo, hi)
@@ -535,7 +533,7 @@ class Writer:
         counts = [len(b) if k.all() else int(np.count_nonzero(k)) for b, k in zip(batches, keeps)] \
             if info_names else []
         for name in info_names:
-            col = _gather_info(name, batches, keeps, counts)
+            col = gather_info(name, batches, keeps, counts)
             linear = isinstance(col, Linear)
             try:
                 rtype = widen(self.info_types.get(name), ResultType(FIXED, "<f8", ()) if linear else type_of(col))
@@ -649,7 +647,7 @@ class Writer:
             first, last = group[0][0], group[-1][1]
             segs = [SegmentFile(p) for _, _, _, p in group]
             try:
-                data = _merge_segments(segs, self)
+                data = merge_segments(segs, self.types, self.info_types)
                 path = write_segment(self.path, first, last, data, self.set_size, level)
             finally:
                 for s in segs:
@@ -712,263 +710,6 @@ def _nbytes(result: BatchResult) -> int:
         else:
             total += sum(getattr(v, "nbytes", None) or len(v) if v is not None else 0 for v in col.data)
     return total
-
-
-def _gather_info(name: str, batches: list[BatchResult], keeps: list[np.ndarray], counts: list[int]) -> Column:
-    """One run-info column over the kept runs of ``batches`` (see :func:`_info_column`).
-
-    A value given once for a whole batch (a scalar) is converted once per
-    distinct value and repeated, so the cost per batch does not depend on the
-    number of its runs and constant facts (host, worker) cost one conversion.
-    """
-    values = [b.info.get(name) for b in batches]
-    if values and all(isinstance(v, Steps) for v in values) and all(n == len(b) for b, n in zip(batches, counts)):
-        starts = np.cumsum([0] + counts[:-1]).astype(np.int64)  # linear in every batch: kept so
-        return Linear(starts, np.array([v.first for v in values]), np.array([v.step for v in values]), sum(counts))
-    parts, present, same = [], [], {}
-    plain = name not in ("duration", "output")  # float and int arrays are kept as they come
-    for b, k, n in zip(batches, keeps, counts):
-        v = b.info.get(name)
-        if isinstance(v, Steps):
-            v = v.expand(len(b))
-        if v is None or (isinstance(v, np.ndarray) and v.ndim == 1):
-            arr = v if v is None or (plain and v.dtype.kind == "f") else _info_array(v, name)
-            if arr is not None and n != len(b):
-                arr = arr[k]
-            parts.append((arr, n))
-        else:
-            key = (type(v), v)
-            try:
-                a = same.get(key)
-            except TypeError:  # not hashable
-                key, a = None, None
-            if a is None:
-                a = _info_array(np.array([v]), name)
-                if key is not None:
-                    same[key] = a
-            parts.append((a, n))
-        present.append(v is not None)
-    if all(present) and all(len(a) == 1 for a, _ in parts) and len({id(a) for a, _ in parts}) == 1:
-        a = parts[0][0]  # one value for every run of the segment (host, worker, attempts)
-        return Column(FIXED, np.full(sum(n for _, n in parts), a[0], a.dtype))
-    like = next(a for a, _ in parts if a is not None)
-    chunks = []
-    for a, n in parts:
-        if a is None:
-            a = np.zeros((1,) + like.shape[1:], like.dtype)
-        chunks.append(a if len(a) == n else np.repeat(a, n, axis=0))
-    data = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-    if all(present):
-        return Column(FIXED, data) if data.dtype != object else Column(STRING, list(data))
-    mask = np.concatenate([np.full(n, p) for (_, n), p in zip(parts, present)])
-    if data.dtype == object:
-        return Column(STRING, [v if m else None for v, m in zip(data.tolist(), mask)], mask)
-    return Column(FIXED, data, mask)
-
-
-def _info_array(arr: np.ndarray, name: str) -> np.ndarray:
-    """:func:`_info_column`'s values as one array (captured output: an object array of str)."""
-    col = _info_column(arr, name)
-    return col.data if col.kind == FIXED else np.array(col.data + [None], dtype=object)[:-1]
-
-
-def _info_column(arr: np.ndarray, name: str = "") -> Column:
-    """A run-info array as a compact column: short text as fixed-width UTF-8 bytes (``host``),
-    small integers in the smallest integer type, durations as float32; captured output as text."""
-    arr = np.asarray(arr)
-    if arr.dtype.kind in "USO":
-        if name == "output":
-            return Column(STRING, ["" if v is None else str(v) for v in arr.tolist()])
-        if arr.dtype.kind != "S":
-            arr = np.char.encode(arr.astype(str), "utf-8", "surrogatepass")
-        return Column(FIXED, arr)
-    if arr.dtype.kind in "iu" and arr.size:
-        small = np.result_type(np.min_scalar_type(int(arr.min())), np.min_scalar_type(int(arr.max())))
-        return Column(FIXED, arr.astype(small, copy=False))
-    if arr.dtype.kind == "f" and name == "duration":
-        return Column(FIXED, arr.astype(np.float32))
-    return Column(FIXED, arr)
-
-
-def _merge_segments(segs: list[SegmentFile], writer: Writer) -> SegmentData:
-    """One segment's content from several (a later one wins a run)."""
-    indices = [s.index for s in segs]  # read once: every result below needs them
-    index = np.sort(np.concatenate(indices))
-    if len(index) > 1 and (np.diff(index) == 0).any():  # a run in two segments (retry): once
-        index = np.unique(index)
-    rows_of = [np.searchsorted(index, i) for i in indices]  # where each segment's rows go
-    status = np.zeros(len(index), np.uint8)
-    for s, at in zip(segs, rows_of):
-        status[at] = s.status
-    data = SegmentData(index, status)
-    for root, types, target in ((L.RESULTS, writer.types, data.results), (L.INFO, writer.info_types, data.info)):
-        names = sorted({n for s in segs if root in s.h5
-                        for n in (s.result_names() if root == L.RESULTS else s.info_names())})
-        for name in names:
-            p = L.name_to_path(name)
-            groups = [(s, at, s.h5[root][p]) for s, at in zip(segs, rows_of) if root in s.h5 and p in s.h5[root]]
-            staged = {_text(g.attrs[STAGED]) if STAGED in g.attrs else None for _, _, g in groups}
-            if len(staged) == 1 and None not in staged:  # rows in one stage file: still there
-                target[name] = _merge_staged(index, [(at, g) for _, at, g in groups])
-                data.stages.extend(staged)
-                continue
-            sources = ((at, Rows.read(g)) for _, at, g in groups)
-            if types[name].kind == FIXED:  # one input in memory at a time, beside the merged rows
-                target[name] = assemble_fixed(len(index), sources, types[name])
-            else:
-                target[name] = assemble(len(index), list(sources), types[name])
-    grown = [s for s in segs if L.EXPLORED in s.h5]
-    if grown:  # the merged segments added generations: keep them, in order
-        from .explorations import read_pieces
-        from .explorations import read_column
-
-        pieces = [p for s in grown for p in read_pieces(s.h5)]
-        names = pieces[0].names
-        cols = {n: np.concatenate([read_column(s.h5[L.EXPLORED][L.name_to_path(n)]) for s in grown])
-                for n in names}
-        data.extension = (pieces, cols, int(grown[0].h5.attrs["first_run"]), int(grown[-1].h5.attrs["n_runs"]))
-    for s in segs:
-        data.errors.update(s.errors())
-        data.comments.update(s.comments())
-        data.options.update(s.result_options())
-        data.attrs.update(s.set_attrs())
-        if L.GLOBALS in s.h5:
-            from .header import read_value
-
-            def visit(name, obj, s=s):
-                if isinstance(obj, h5py.Dataset):
-                    c = obj.attrs.get("comment", "")
-                    data.globals[name.replace("/", ".")] = (read_value(obj), c.decode() if isinstance(c, bytes) else c)
-            s.h5[L.GLOBALS].visititems(visit)
-    return data
-
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def _merge_staged(index: np.ndarray, groups: list) -> Rows:
-    """The record of a staged result over the merged ``index`` (its rows stay in the stage file)."""
-    from .rows import read_type
-
-    has = np.zeros(len(index), bool)
-    for pos, g in groups:  # pos: where each of the group's rows goes in ``index``
-        has[pos] = g[L.PRESENT][()] if L.PRESENT in g else True
-    last = groups[-1][1]
-    where = {k: last.attrs[k] for k in last.attrs if k.startswith("stage") or k == STAGED}
-    return Rows(read_type(last), len(index), present=None if has.all() else has, staged=where)
-
-
-def consolidate(path: str, attrs: dict[str, Any], stage: Stage | None = None) -> None:
-    """Replace ``path`` by one file holding it and its live segments (atomically).
-
-    ``stage``: the writer's stage file, completed in place and renamed over
-    ``path`` when its columns hold every staged run's rows in the final type
-    (otherwise a new file is written and the staged rows copied).
-    """
-    snap = Snapshot(path)
-    types = snap.result_types()
-    in_place = stage is not None and all(types.get(name) == c[1] for name, c in stage.columns.items())
-    tmp = stage.path if in_place else L.temporary(path, "consolidated")
-    if stage is not None:
-        stage.close()
-    try:
-        n = snap.n_runs
-        with h5py.File(tmp, "r+" if in_place else "w", locking=False, rdcc_nbytes=CHUNK_CACHE,
-                       rdcc_nslots=CHUNK_CACHE // 4096 * 10 + 1) as out:
-            copy_header(snap, out)
-            status = snap.status()
-            out.create_dataset(L.STATUS, data=status, chunks=(max(1, min(n, 65536)),))
-            errors = snap.errors()
-            if errors:
-                keys = sorted(errors)
-                out.create_dataset(L.ERROR_INDEX, data=np.asarray(keys, np.int64))
-                Rows.from_list(ResultType(STRING, "|u1"), [errors[k] for k in keys]).write(out, L.ERROR_TEXT, 4096)
-            res = out.require_group(L.RESULTS)
-            comments = snap.comments()
-            from .compression import parse
-
-            default = snap.attrs.get("compression", "none")
-            options = snap.result_options()
-            placed: dict = {}  # segment -> where its rows go, worked out once for all results
-            for name, rtype in types.items():
-                spec = options.get(name, {}).get("compression", default)
-                where = L.name_to_path(name)
-                if rtype.kind == FIXED:  # streamed: one segment in memory at a time
-                    write_fixed(res, where, n, rtype, snap.sources(name, placed=placed), snap.set_size,
-                                comments.get(name, ""), compression=parse(spec),
-                                staged_here=stage.name if in_place and name in stage.columns else None)
-                else:
-                    snap.rows(name, rtype).write(res, where, snap.set_size, comments.get(name, ""),
-                                                 compression=parse(spec))
-                if spec not in (None, "", "none"):
-                    res[where].attrs["compression"] = spec
-            info_types = snap.result_types(L.INFO)
-            if info_types:
-                info = out.create_group(L.INFO)
-                for name, rtype in info_types.items():  # regular columns: shuffle + deflate 1 packs them
-                    if rtype.kind == FIXED:  # mostly constant (host, worker, attempts): slabs of it not stored
-                        sources = snap.sources(name, L.INFO, placed)
-                        write_fixed(info, name, n, rtype, sources, snap.set_size, compression=parse("gzip:1"),
-                                    fill=_first_value(sources))
-                    else:
-                        snap.rows(name, rtype, L.INFO).write(info, name, snap.set_size, compression=parse("gzip:1"))
-            a = out.attrs
-            for k, v in snap.attrs.items():
-                a[k] = v
-            for k, v in attrs.items():
-                a[k] = v
-            a[L.SEGMENTS_ATTR] = snap.last
-        snap.close()
-        publish(tmp, path)
-    except BaseException:
-        snap.close()
-        if not in_place:  # a stage file stays: the segments' staged rows are in it
-            remove(tmp)
-        raise
-
-
-def _first_value(sources: list) -> Any:
-    """The first stored row of a fixed column (the fill value that most of a run-info column holds)."""
-    from .rows import RUN_VALUES
-
-    for _, g in sources:
-        ds = g[RUN_VALUES] if RUN_VALUES in g else g[L.DATA]
-        if len(ds):
-            return ds[0]
-    return None
-
-
-def copy_header(snap: Snapshot, out: h5py.File, exploration=None) -> None:
-    """Copy parameters, exploration, explored values, source and globals of ``snap`` into ``out``.
-
-    ``exploration``: write this one instead of the snapshot's.
-    """
-    from .header import read_value
-
-    src = snap.h5
-    anew = snap.grown or exploration is not None
-    for name in COPIED:
-        if name in src and not (anew and name in (L.EXPLORATION, L.EXPLORED)):
-            src.copy(src[name], out, name)
-    if anew:  # generations were added (or another exploration): the whole exploration, written anew
-        from .explorations import write_exploration
-
-        write_exploration(out, exploration if exploration is not None else snap.exploration())
-    glob = out.create_group(L.GLOBALS)
-    groups = snap.globals_groups()
-    if L.GLOBALS in src:
-        for key in src[L.GLOBALS]:
-            src.copy(src[L.GLOBALS][key], glob, key)
-        groups = groups[1:]
-    for g in groups:  # globals added in segments (post-processing) replace older ones
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                if name in glob:
-                    del glob[name]
-                c = obj.attrs.get("comment", "")
-                write_value(glob, name, read_value(obj), c.decode() if isinstance(c, bytes) else c)
-        g.visititems(visit)
 
 
 def _remove_folder(path: str) -> None:

@@ -2,7 +2,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+import hpcpet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXPERIMENTS = os.path.join(HERE, "experiments")
@@ -27,6 +30,19 @@ def hpcpet_cli(*args, timeout=300, check=True, env=None, prefix=()):
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+def assert_only_failed(path, failed: dict) -> np.ndarray:
+    """A study of tests/experiments/hostile.py: the runs in ``failed`` (index -> text in its
+    error) failed, every other run is done and right. Returns the pids of the workers that did them."""
+    with hpcpet.load(str(path)) as t:
+        assert sorted(np.flatnonzero(t.failed).tolist()) == sorted(failed), t.errors
+        assert t.completed.sum() == len(t) - len(failed)
+        for i, text in failed.items():
+            assert text in t.errors[i], t.errors[i]
+        ok = t.completed
+        assert np.array_equal(t.get_from_runs("z")[ok], 2 * t.explored["x"][ok])
+        return np.unique(t.get_from_runs("pid")[ok])
 
 
 @pytest.fixture(scope="session")

@@ -575,13 +575,7 @@ def kill_run(ref: Reference, folder: str, position: int, phase: str) -> Trial:
         prepare(folder)
         trial = Trial(job.backend, phase, position, retried_at=k)
         _kill(job, "run", folder, got, k, trial, log, "trace.txt")
-    before = read_log(log)
-    trial.all_executed = len(set(before)) == job.n_runs
-    done = examine(trial, folder, ref, job.env(log))
-    again_log = os.path.join(folder, "resume.log")
-    recover(trial, folder, ref, job, again_log)
-    count(trial, job, before, done, read_log(again_log))
-    return trial
+    return _judge(trial, folder, ref, read_log(log), log, "resume.log")
 
 
 @dataclass
@@ -637,10 +631,18 @@ def kill_resume(ref: Reference, start: Interrupted, folder: str, position: int, 
     before = read_log(os.path.join(folder, "run.log"))
     log = os.path.join(folder, "resume.log")
     _kill(job, "resume", folder, start.trace, position, trial, log, "trace2.txt")
-    before += read_log(log)
+    return _judge(trial, folder, ref, before + read_log(log), log, "again.log")
+
+
+def _judge(trial: Trial, folder: str, ref: Reference, before: list[int], log: str, again: str) -> Trial:
+    """After a kill: examine the file, complete it (its run log: ``again``), count what ran twice.
+
+    ``before``: the runs executed up to the kill (their run logs), ``log``: the killed job's.
+    """
+    job = ref.job
     trial.all_executed = len(set(before)) == job.n_runs
     done = examine(trial, folder, ref, job.env(log))
-    again_log = os.path.join(folder, "again.log")
+    again_log = os.path.join(folder, again)
     recover(trial, folder, ref, job, again_log)
     count(trial, job, before, done, read_log(again_log))
     return trial

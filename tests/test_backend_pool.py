@@ -4,12 +4,11 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 import hpcpet
 from backend_contract import BackendContract
-from conftest import experiment, hpcpet_cli
+from conftest import assert_only_failed, experiment, hpcpet_cli
 
 
 class TestPool(BackendContract):
@@ -52,18 +51,6 @@ def hostile(tmp_path, mode, at=7, n=40, pause=0.02, extra=(), check=True, **env)
     return proc, str(out)
 
 
-def assert_only_failed(path, failed: dict):
-    """Runs in ``failed`` (index -> text in its error) failed, every other run is done and right."""
-    with hpcpet.load(path) as t:
-        assert sorted(np.flatnonzero(t.failed).tolist()) == sorted(failed), t.errors
-        assert t.completed.sum() == len(t) - len(failed)
-        for i, text in failed.items():
-            assert text in t.errors[i], t.errors[i]
-        ok = t.completed
-        assert np.array_equal(t.get_from_runs("z")[ok], 2 * t.explored["x"][ok])
-        return np.unique(t.get_from_runs("pid")[ok])
-
-
 @pytest.mark.parametrize("mode,text", [("exit", "worker died (exit code 3) in run 7"),
                                        ("segv", "worker died (signal 11, SIGSEGV) in run 7")])
 def test_a_run_that_kills_its_worker_fails_alone(tmp_path, mode, text):
@@ -97,7 +84,8 @@ def wait_for(path, limit=60.0):
     return int(open(path).read())
 
 
-def open_files(pid: int) -> list[str]:
+def open_files(pid: int | str) -> list[str]:
+    """What the descriptors of process ``pid`` (or ``"self"``) point to."""
     fds = f"/proc/{pid}/fd"
     out = []
     for fd in os.listdir(fds):
@@ -158,14 +146,7 @@ def test_stopped_worker_then_sigterm_ends_and_resume_completes(tmp_path):
 
 def _h5_descriptors(traj):
     """In a run: how many of this worker's descriptors point to the file the master holds open."""
-    fds = "/proc/self/fd"
-    links = []
-    for fd in os.listdir(fds):
-        try:
-            links.append(os.readlink(os.path.join(fds, fd)))
-        except OSError:
-            pass
-    traj.add_result("held", sum(link == traj.held_path for link in links))
+    traj.add_result("held", sum(link == traj.held_path for link in open_files("self")))
     traj.add_result("pid", os.getpid())
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import hpcpet
-from conftest import bin_path, experiment, hpcpet_cli
+from conftest import assert_only_failed, bin_path, experiment, hpcpet_cli
 
 HOSTILE = experiment("hostile.py")
 MPIEXEC = bin_path("mpiexec")
@@ -44,17 +44,6 @@ def run_hostile(backend, out, *extra, check=True, timeout=120, **env):
     if backend in ("pool", "scoop"):
         args += ["--ncores", "2"]
     return hpcpet_cli(*args, env=env, check=check, timeout=timeout)
-
-
-def assert_only_failed(path, failed: dict) -> None:
-    """Runs in ``failed`` (index -> text in its error) failed, every other run is done and right."""
-    with hpcpet.load(str(path)) as t:
-        assert sorted(np.flatnonzero(t.failed).tolist()) == sorted(failed), t.errors
-        assert t.completed.sum() == len(t) - len(failed)
-        for i, text in failed.items():
-            assert text in t.errors[i], t.errors[i]
-        ok = t.completed
-        assert np.array_equal(t.get_from_runs("z")[ok], 2 * t.explored["x"][ok])
 
 
 # ------------------------------------------------------------------ --run-timeout

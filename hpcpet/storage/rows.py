@@ -349,19 +349,21 @@ class Placement:
     def plan(self) -> tuple[np.ndarray | None, list[tuple[int, int]]]:
         """``(order, spans)``: the row order that sorts the runs (None if sorted) and their spans."""
         if self._plan is None:
-            self._plan = _plan(np.asarray(self.load_index()))
+            self._plan = plan_runs(np.asarray(self.load_index()))
         return self._plan
 
     def index(self) -> np.ndarray:
         return np.asarray(self.load_index())
 
 
-def _plan(rows: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int]]]:
+def plan_runs(rows: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int]]]:
+    """``(order, spans)`` of run indices ``rows``: the order that sorts them (None if sorted) and
+    the :func:`spans` of the sorted runs."""
     order = None
     if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
         order = np.argsort(rows, kind="stable")
         rows = rows[order]
-    return order, _spans(rows)
+    return order, spans(rows)
 
 
 def write_fixed(parent: h5py.Group, path: str, n: int, rtype: ResultType, sources: list, chunk: int,
@@ -459,7 +461,7 @@ def _write_source(ds: h5py.Dataset, where, src: h5py.Group, rtype: ResultType, s
     else:  # some rows hold no value: place only the others
         rows = (np.arange(len(data)) if where is None else where.index())[has]
         block = block[has]
-        order, spans = _plan(rows)
+        order, spans = plan_runs(rows)
     if order is not None:
         block = block[order]
     start = 0
@@ -470,7 +472,7 @@ def _write_source(ds: h5py.Dataset, where, src: h5py.Group, rtype: ResultType, s
 
 def _fill(ds: h5py.Dataset, rows: np.ndarray, fill: Any, slab: int) -> None:
     """Write ``fill`` into the rows of ``ds`` where ``rows`` is True, at most ``slab`` rows at a time."""
-    for a, b in _spans(np.flatnonzero(rows)):
+    for a, b in spans(np.flatnonzero(rows)):
         for lo in range(a, b, slab):
             hi = min(b, lo + slab)
             ds[lo:hi] = np.full((hi - lo,) + ds.shape[1:], fill, ds.dtype)
@@ -482,7 +484,7 @@ def attr_text(g: h5py.Group, name: str) -> str | None:
     return v.decode() if isinstance(v, bytes) else v
 
 
-def _spans(rows: np.ndarray) -> list[tuple[int, int]]:
+def spans(rows: np.ndarray) -> list[tuple[int, int]]:
     """``[a, b)`` ranges of consecutive values in sorted ``rows`` (a repeated run ends a range)."""
     if len(rows) == 0:
         return []

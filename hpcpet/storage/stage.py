@@ -35,6 +35,7 @@ import numpy as np
 
 from ..widening import ResultType
 from . import layout as L
+from .rows import plan_runs, spans
 
 #: results whose runs store at least this many bytes each (fixed shape, uncompressed) are staged
 STAGE_MIN_ROW_BYTES = 4096
@@ -90,25 +91,16 @@ class Stage:
     def put(self, name: str, start: int, block: np.ndarray, rows: np.ndarray) -> None:
         """Write ``block[k]`` at run ``start + k`` for every k where ``rows`` is True."""
         ds = self.columns[name][0]
-        k = np.flatnonzero(rows)
-        if not len(k):
-            return
-        cut = np.flatnonzero(np.diff(k) != 1) + 1
-        for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(k)]])):
-            lo, hi = int(k[a]), int(k[b - 1]) + 1
+        for lo, hi in spans(np.flatnonzero(rows)):
             ds[start + lo:start + hi] = block[lo:hi]
-        self.dirty = True
+            self.dirty = True
 
     def read(self, name: str, runs: np.ndarray) -> np.ndarray:
         """The rows of ``runs`` written so far (a writer's own view of runs not yet committed)."""
         ds, rtype, _ = self.columns[name]
         out = np.empty((len(runs),) + tuple(rtype.shape), np.dtype(rtype.dtype))
-        order = np.argsort(runs, kind="stable")
-        sorted_runs = runs[order]
-        cut = np.flatnonzero(np.diff(sorted_runs) != 1) + 1
-        for s, e in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(runs)]])):
-            if e > s:
-                out[order[s:e]] = ds[int(sorted_runs[s]):int(sorted_runs[e - 1]) + 1]
+        for a, b, where in _places(runs):
+            out[where] = ds[a:b]
         return out
 
     def attrs(self, name: str) -> dict:
@@ -144,23 +136,28 @@ def read_staged(g: h5py.Group, rtype: ResultType) -> np.ndarray:
     out = np.empty((len(index),) + shape, dtype)
     if not len(index):
         return out
-    order = np.argsort(index, kind="stable")
-    runs = index[order]
     offset = int(a[OFFSET])
-    cut = np.flatnonzero(np.diff(runs) != 1) + 1
     fd = os.open(path, os.O_RDONLY)
     try:
-        flat = out.reshape(len(index), -1).view(np.uint8) if row else None
-        for s, e in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(runs)]])):
-            lo = int(runs[s])
-            want = (e - s) * row
+        flat = out.reshape(len(index), -1).view(np.uint8)
+        for lo, hi, where in _places(index):
+            want = (hi - lo) * row
             raw = os.pread(fd, want, offset + lo * row)
             if len(raw) < want:  # a row never written (the run failed or did not add it): zeros
                 raw = raw + bytes(want - len(raw))
-            flat[order[s:e]] = np.frombuffer(raw, np.uint8).reshape(e - s, row)
+            flat[where] = np.frombuffer(raw, np.uint8).reshape(hi - lo, row)
     finally:
         os.close(fd)
     return out
+
+
+def _places(runs: np.ndarray):
+    """``(lo, hi, where)`` for each span of consecutive runs: rows ``where`` of ``runs`` hold runs ``lo..hi-1``."""
+    order, ranges = plan_runs(np.asarray(runs))
+    pos = 0
+    for lo, hi in ranges:
+        yield lo, hi, slice(pos, pos + hi - lo) if order is None else order[pos:pos + hi - lo]
+        pos += hi - lo
 
 
 def referenced(segment: h5py.File) -> list[str]:

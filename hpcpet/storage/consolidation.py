@@ -8,6 +8,7 @@ Fixed-shape columns are streamed one segment at a time.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import h5py
@@ -18,7 +19,8 @@ from ..widening import ResultType
 from . import layout as L
 from .files import publish, remove
 from .header import COPIED, write_value
-from .rows import RUN_VALUES, Rows, write_fixed
+from .rows import Rows, write_fixed
+from .runlength import RUN_VALUES, gather
 from .snapshot import Snapshot
 from .stage import Stage
 
@@ -75,8 +77,14 @@ def consolidate(path: str, attrs: dict[str, Any], stage: Stage | None = None) ->
             if info_types:
                 info = out.create_group(L.INFO)
                 for name, rtype in info_types.items():  # regular columns: shuffle + deflate 1 packs them
-                    if rtype.kind == FIXED:  # mostly constant (host, worker, attempts): slabs of it not stored
+                    if rtype.kind == FIXED:
                         sources = snap.sources(name, L.INFO, placed)
+                        runs = gather(n, [(None if w is None else w.blocks(), g) for w, g in sources])
+                        if runs is not None:  # host, worker, start times of short runs...: a few numbers a batch
+                            Rows(rtype, n, present=None if runs[1].all() else runs[1],
+                                 runs=replace(runs[0], values=runs[0].values.astype(rtype.dtype))).write(
+                                info, name, snap.set_size)
+                            continue
                         write_fixed(info, name, n, rtype, sources, snap.set_size, compression=parse("gzip:1"),
                                     fill=_first_value(sources))
                     else:

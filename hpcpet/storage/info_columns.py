@@ -13,7 +13,7 @@ import numpy as np
 from ..batch import BatchResult, Steps
 from ..columns import Column
 from ..kinds import FIXED, STRING
-from .rows import Linear
+from .runlength import COMPACT, Runs
 
 
 def gather_info(name: str, batches: list[BatchResult], keeps: list[np.ndarray], counts: list[int]) -> Column:
@@ -24,9 +24,10 @@ def gather_info(name: str, batches: list[BatchResult], keeps: list[np.ndarray], 
     number of its runs and constant facts (host, worker) cost one conversion.
     """
     values = [b.info.get(name) for b in batches]
-    if values and all(isinstance(v, Steps) for v in values) and all(n == len(b) for b, n in zip(batches, counts)):
-        starts = np.cumsum([0] + counts[:-1]).astype(np.int64)  # linear in every batch: kept so
-        return Linear(starts, np.array([v.first for v in values]), np.array([v.step for v in values]), sum(counts))
+    if values and any(isinstance(v, Steps) for v in values):
+        spaced = _spaced(values, keeps, counts)
+        if spaced is not None:
+            return spaced
     parts, present, same = [], [], {}
     plain = name not in ("duration", "output")  # float and int arrays are kept as they come
     for b, k, n, v in zip(batches, keeps, counts, values):
@@ -65,6 +66,32 @@ def gather_info(name: str, batches: list[BatchResult], keeps: list[np.ndarray], 
     if data.dtype == object:
         return Column(STRING, [v if m else None for v, m in zip(data.tolist(), mask)], mask)
     return Column(FIXED, data, mask)
+
+
+def _spaced(values: list, keeps: list[np.ndarray], counts: list[int]) -> Runs | None:
+    """Start times given as :class:`~hpcpet.batch.Steps` (and, for batches timed run by run, as
+    float arrays) as evenly spaced runs, or None if that is not compact (or not possible)."""
+    starts, firsts, steps, at = [], [], [], 0
+    for v, k, n in zip(values, keeps, counts):
+        if isinstance(v, Steps) and n == len(k):
+            starts.append(np.array([at]))
+            firsts.append(np.array([v.first]))
+            steps.append(np.zeros(1) + v.step)
+        else:
+            if isinstance(v, Steps):
+                v = v.expand(len(k))
+            if not (isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype == np.float64):
+                return None
+            if n != len(v):
+                v = v[k]
+            if (np.signbit(v) & (v == 0)).any():  # -0.0 + 0.0 * k would lose its sign
+                return None
+            starts.append(at + np.arange(n))
+            firsts.append(v)
+            steps.append(np.zeros(n))
+        at += n
+    runs = Runs(np.concatenate(starts).astype(np.int64), np.concatenate(firsts), at, np.concatenate(steps))
+    return runs if len(runs.starts) < max(2, at // COMPACT) else None
 
 
 def _info_array(arr: np.ndarray, name: str) -> np.ndarray:

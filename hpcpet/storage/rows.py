@@ -27,6 +27,7 @@ from ..columns import Column, fill_value
 from ..kinds import BYTES, FIXED, PICKLE, RAGGED, STRING
 from ..widening import ResultType
 from . import layout as L
+from .runlength import RUN_STEPS, RUN_VALUES, Runs, blocks_of, stored_as_runs
 
 
 @dataclass
@@ -47,8 +48,9 @@ class Rows:
     #: rows in a stage file instead of ``data`` (a segment's heavy result, see :mod:`.stage`):
     #: the attributes that say where
     staged: dict | None = None
-    #: float rows given as runs of ``first + k * step`` instead of ``data`` (start times in a segment)
-    linear: "Linear | None" = None
+    #: rows given as runs of equal or evenly spaced values instead of ``data`` (run info, see
+    #: :mod:`.runlength`)
+    runs: Runs | None = None
 
     @property
     def kind(self) -> str:
@@ -211,17 +213,18 @@ class Rows:
 
         ``runs``: a 1-d fixed column whose value changes rarely (run info in a
         segment: host, worker, a batch's mean duration) is stored as runs of
-        equal values, ``run_starts`` and ``run_values``.
+        equal values (:class:`~hpcpet.storage.runlength.Runs`) when that is compact.
         """
         g = _result_group(parent, path, self.rtype, comment)
         kw = dict(compression or {})
+        as_runs = self.runs
+        if as_runs is None and runs and self.kind == FIXED and self.staged is None:
+            as_runs = Runs.of(self.data)
         if self.staged is not None:  # the rows are in a stage file: say where
             for k, v in self.staged.items():
                 g.attrs[k] = v
-        elif self.linear is not None:
-            self.linear.write(g)
-        elif runs and self.kind == FIXED and self.data.ndim == 1 and self.n > 1 and _write_runs(g, self.data):
-            pass
+        elif as_runs is not None:
+            as_runs.write(g)
         elif self.kind == FIXED:
             _dataset(g, L.DATA, self.data, (max(1, min(chunk, self.n)),) + self.data.shape[1:], kw)
         else:
@@ -255,66 +258,14 @@ class Rows:
 
 def data_of(g: h5py.Group):
     """The rows of a fixed result group: its ``data`` dataset, or, staged, its rows read from the
-    stage file, or, stored as runs of equal values, those expanded."""
+    stage file, or, stored as runs, those expanded."""
     from .stage import STAGED, read_staged
 
     if STAGED in g.attrs:
         return read_staged(g, read_type(g))
-    if RUN_STEPS in g:
-        return Linear.read(g).expand()
-    if RUN_VALUES in g:
-        starts = g[RUN_STARTS][()]
-        lengths = np.diff(np.append(starts, int(g.attrs["rows"])))
-        return np.repeat(g[RUN_VALUES][()], lengths)
+    if stored_as_runs(g):
+        return Runs.read(g).expand()
     return g[L.DATA]
-
-
-#: a segment's rarely changing run-info column: where each run of equal values starts, and its value
-#: (and, for a :class:`Linear` column, its step)
-RUN_STARTS, RUN_VALUES, RUN_STEPS = "run_starts", "run_values", "run_steps"
-
-
-@dataclass
-class Linear:
-    """``n`` float rows that are, from row ``starts[j]`` on, ``firsts[j] + k * steps[j]`` (k = 0, 1, ...)."""
-
-    starts: np.ndarray
-    firsts: np.ndarray
-    steps: np.ndarray
-    n: int
-
-    def expand(self) -> np.ndarray:
-        """The rows, the same bits as :meth:`hpcpet.batch.Steps.expand` gives for each run."""
-        lengths = np.diff(np.append(self.starts, self.n))
-        k = (np.arange(self.n) - np.repeat(self.starts, lengths)).astype(np.float64)
-        k *= np.repeat(self.steps, lengths)
-        k += np.repeat(self.firsts, lengths)
-        return k
-
-    def column(self) -> Column:
-        return Column(FIXED, self.expand())
-
-    def write(self, g: h5py.Group) -> None:
-        g.create_dataset(RUN_STARTS, data=self.starts)
-        g.create_dataset(RUN_VALUES, data=self.firsts)
-        g.create_dataset(RUN_STEPS, data=self.steps)
-        g.attrs["rows"] = self.n
-
-    @classmethod
-    def read(cls, g: h5py.Group) -> "Linear":
-        return cls(g[RUN_STARTS][()], g[RUN_VALUES][()], g[RUN_STEPS][()], int(g.attrs["rows"]))
-
-
-def _write_runs(g: h5py.Group, data: np.ndarray) -> bool:
-    """Store ``data`` as runs of equal values if that takes under a quarter of the rows; says whether it did."""
-    change = np.flatnonzero(data[1:] != data[:-1]) + 1
-    if len(change) >= len(data) // 4:
-        return False
-    starts = np.concatenate([[0], change]).astype(np.int64)
-    g.create_dataset(RUN_STARTS, data=starts)
-    g.create_dataset(RUN_VALUES, data=data[starts])
-    g.attrs["rows"] = len(data)
-    return True
 
 
 def _result_group(parent: h5py.Group, path: str, t: ResultType, comment: str) -> h5py.Group:
@@ -345,6 +296,7 @@ class Placement:
     def __init__(self, load_index):
         self.load_index = load_index
         self._plan: tuple | None = None
+        self._blocks: np.ndarray | None = None
 
     def plan(self) -> tuple[np.ndarray | None, list[tuple[int, int]]]:
         """``(order, spans)``: the row order that sorts the runs (None if sorted) and their spans."""
@@ -354,6 +306,12 @@ class Placement:
 
     def index(self) -> np.ndarray:
         return np.asarray(self.load_index())
+
+    def blocks(self) -> np.ndarray:
+        """The source's :func:`~hpcpet.storage.runlength.blocks_of` (computed once)."""
+        if self._blocks is None:
+            self._blocks = blocks_of(self.index())
+        return self._blocks
 
 
 def plan_runs(rows: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int]]]:

@@ -11,7 +11,7 @@ run listed in ``runs/index``; a later segment wins a run that occurs twice.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import h5py
 import numpy as np
@@ -338,11 +338,13 @@ class MemorySegment:
         return {name: rows.rtype for name, rows in self._of(root).items()}
 
     def rows(self, root: str, name: str) -> Rows:
-        return self._of(root)[name]
+        rows = self._of(root)[name]
+        if rows.runs is not None and rows.data is None:  # run info held as runs: as the disk gives it
+            rows = replace(rows, data=rows.runs.expand(), runs=None)
+        return rows
 
     def value(self, root: str, name: str, run: int):
-        rows = self._of(root).get(name)
-        return None if rows is None else _value_of(self.index, lambda: rows, run)
+        return None if name not in self._of(root) else _value_of(self.index, lambda: self.rows(root, name), run)
 
     def errors(self) -> dict[int, str]:
         return dict(self.data.errors)

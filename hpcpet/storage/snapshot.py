@@ -25,6 +25,7 @@ from ..widening import Refused, ResultType, widen
 from . import layout as L
 from .files import open_h5
 from .rows import Placement, Rows, absent, assemble, assemble_fixed, read_type
+from .runlength import Runs, row_count, stored_as_runs
 from .segments import SegmentFile, _result_groups, group_types, live_segments
 
 
@@ -299,7 +300,7 @@ class Snapshot:
         value = None
         g = self._base_group(root, name)
         if g is not None:  # the consolidated file: read just this run's row
-            rows_in_file = len(g[L.DATA]) if L.DATA in g else len(g[L.OFFSETS]) - 1
+            rows_in_file = len(g[L.OFFSETS]) - 1 if L.OFFSETS in g else row_count(g)
             if index < rows_in_file and _present(g, index):
                 value = _one_row(g, index)
         for seg in self.segments:
@@ -325,7 +326,7 @@ def _one_row(g: h5py.Group, k: int) -> Any:
 
     t = read_type(g)
     if t.kind == FIXED:
-        v = g[L.DATA][k]
+        v = Runs.read(g).row(k) if stored_as_runs(g) else g[L.DATA][k]
         return v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v
     lo, hi = (int(x) for x in g[L.OFFSETS][k:k + 2])
     raw = g[L.VALUES][lo:hi]

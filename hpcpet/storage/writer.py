@@ -44,7 +44,8 @@ from .compaction import merge_segments
 from .consolidation import consolidate, copy_header
 from .header import now, write_header
 from .info_columns import gather_info
-from .rows import Linear, Rows, absent
+from .rows import Rows, absent
+from .runlength import Runs
 from .segments import MemorySegment, SegmentData, SegmentFile, live_segments, stale_files, write_segment
 from .snapshot import LiveSnapshot, Snapshot
 from .stage import Stage, worth_staging
@@ -534,14 +535,14 @@ class Writer:
             if info_names else []
         for name in info_names:
             col = gather_info(name, batches, keeps, counts)
-            linear = isinstance(col, Linear)
+            spaced = isinstance(col, Runs)
             try:
-                rtype = widen(self.info_types.get(name), ResultType(FIXED, "<f8", ()) if linear else type_of(col))
+                rtype = widen(self.info_types.get(name), ResultType(FIXED, "<f8", ()) if spaced else type_of(col))
             except Refused:
                 continue  # run info is a convenience: never fail runs for it
             self.info_types[name] = rtype
-            seg.info[name] = Rows(rtype, col.n, linear=col) if linear and rtype.dtype == "<f8" else \
-                Rows.from_column(col.column() if linear else col, rtype, np.ones(len(seg.index), bool))
+            seg.info[name] = Rows(rtype, col.n, runs=col) if spaced and rtype.dtype == "<f8" else \
+                Rows.from_column(Column(FIXED, col.expand()) if spaced else col, rtype, np.ones(len(seg.index), bool))
         for b in batches:
             seg.errors.update({i: t for i, t in b.errors.items()
                                if b.status[i - b.start] == FAILED})

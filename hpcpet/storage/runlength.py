@@ -95,7 +95,7 @@ class Runs:
 
 def _bits(v: np.ndarray) -> np.ndarray:
     """Values compared by their bits (NaN equals the same NaN, -0.0 differs from 0.0)."""
-    return v.view(f"u{v.dtype.itemsize}") if v.dtype.kind == "f" else v
+    return v.view(f"u{v.dtype.itemsize}") if v.dtype.kind == "f" and v.dtype.itemsize in (2, 4, 8) else v
 
 
 def stored_as_runs(g: h5py.Group) -> bool:

@@ -153,3 +153,38 @@ def _plain_h5py(g):
         k = (np.arange(g.attrs["rows"]) - np.repeat(origin, lengths)).astype(np.float64)
         rows = k * np.repeat(g["run_steps"][()], lengths) + rows
     return rows
+
+
+def test_runs_redone_after_a_resume_replace_only_their_own_run_info(tmp_path):
+    """The results file holds run info as runs; a resume that redoes failed runs overlays them
+    (the overlapping case): every other run keeps the exact bits it had."""
+    traj = hpcpet.Trajectory("t")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": np.arange(5_000.0)})
+    out = str(tmp_path / "o.h5")
+    hpcpet.Environment(traj, out, progress="quiet").run(_fails_in_the_middle)
+    with hpcpet.load(out) as t:
+        before = t.run_info
+        failed = np.flatnonzero(~t.completed)
+    assert len(failed) == 100
+    with h5py.File(out, "r", locking=False) as f:
+        assert stored_as_runs(f["run_info/start"])
+    traj = hpcpet.Trajectory("t")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": np.arange(5_000.0)})
+    hpcpet.Environment(traj, out, progress="quiet").resume(_square, retry_failed=True)
+    with hpcpet.load(out) as t, h5py.File(out, "r", locking=False) as f:
+        after = t.run_info
+        assert t.completed.all()
+        assert stored_as_runs(f["run_info/start"])
+    kept = np.ones(5_000, bool)
+    kept[failed] = False
+    for name in ("start", "duration", "worker", "attempts"):
+        assert after[name][kept].tobytes() == before[name][kept].tobytes(), name
+    assert (after["start"][failed] > before["start"][kept].max()).all()
+
+
+def _fails_in_the_middle(traj):
+    if 2_000 <= traj.x < 2_100:
+        raise ValueError("not yet")
+    traj.add_result("y", traj.x ** 2)

@@ -151,6 +151,26 @@ def test_a_boundary_commit_waits_for_the_next_generations_first_batches(tmp_path
         assert t.generations == 4 and np.array_equal(t.get_from_runs("f"), t.explored["x"] * 10 + t.explored["y"])
 
 
+def test_explored_values_of_grown_points_are_not_compressed_twice(tmp_path):
+    """Zipped generations: explored/ is stored as it is (exploration/pieces holds the same values);
+    an exploration with a cartesian segment keeps its compressed explored/."""
+    for first, compression in (({"x": [0.0, 1.0, 2.0], "y": [0.0, 0.0, 1.0]}, None),
+                               (hpcpet.cartesian_product({"x": [0.0, 1.0], "y": [0.0, 1.0]}), "gzip")):
+        traj, path = hpcpet.Trajectory(), str(tmp_path / "p.h5")
+        traj.add_parameter("x", 0.0)
+        traj.add_parameter("y", 0.0)
+        traj.explore(first)
+
+        def next_runs(study):
+            return None if study.generations >= 3 else {"x": [9.0, 8.0], "y": [1.0, 2.0]}
+
+        hpcpet.Environment(traj, path, progress="quiet", overwrite=True).run(_run, next_runs=next_runs)
+        with h5py.File(path, "r") as h5:
+            assert h5["explored/x"].compression == compression
+        with hpcpet.load(path) as t:
+            assert t.explored["x"].tolist() == list(traj.exploration.column("x")) and t.generations == 3
+
+
 MIDWAY = """
 import os
 import signal

@@ -653,7 +653,10 @@ class BatchSource:
 
         ``todo``: as for the constructor, or a range of run indices.
         """
-        self._ranges = ([[todo.start, todo.stop]] if len(todo) else []) if isinstance(todo, range) else _ranges(np.asarray(todo))
+        if isinstance(todo, range):
+            self._ranges = [[todo.start, todo.stop]] if len(todo) else []
+        else:
+            self._ranges = _ranges(np.asarray(todo))
         self._pos = 0
         more = sum(hi - lo for lo, hi in self._ranges)
         self.total += more

@@ -62,7 +62,8 @@ COMPACT_MAX_BYTES = 16 << 20
 GENERATION_CHECKPOINT_BYTES = 256 << 10
 #: ... and this many bytes are committed at once: more would make the writer's memory and the
 #: segments a compaction merges large (512 kB already let the SCOOP master's RSS grow 13 MB in the
-#: 200-generation memory test when every generation was slow; 1 MB of quick generations: 4 MB)
+#: 200-generation memory test when every generation was slow; 1 MB of quick generations: 4 MB);
+#: the commit is waited for at the next boundary, so this also bounds the longest turnaround
 GENERATION_CHECKPOINT_MAX_BYTES = 1 << 20
 #: seconds between generation-boundary checkpoints below GENERATION_CHECKPOINT_MAX_BYTES: a
 #: checkpoint costs ~20 ms whatever its size (HDF5 objects), so quick generations share one

@@ -1,6 +1,7 @@
 """The environment: runs a trajectory's exploration with a backend into one file."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -455,7 +456,7 @@ class Environment:
                     progress.grow(len(new))
                     # a commit of what the finished generations left in memory waits until the
                     # next generation's first batches are out: off the turnaround
-                    sink.defer(sink.writer.between_generations)
+                    sink.defer(functools.partial(sink.writer.between_generations, wait=threaded))
                 interrupted = bool(stop.signal)
         except KeyboardInterrupt:
             interrupted = hard = True

@@ -106,13 +106,14 @@ def test_a_boundary_commit_waits_for_the_next_generations_first_batches(tmp_path
     from hpcpet.storage import writer as writer_module
 
     monkeypatch.setenv("HPCPET_CHECKPOINT_SECONDS", "3600")  # no regular checkpoint
-    monkeypatch.setattr(writer_module, "GENERATION_CHECKPOINT_MAX_BYTES", 1)  # a commit at every boundary
+    for bound in ("GENERATION_CHECKPOINT_BYTES", "GENERATION_CHECKPOINT_MAX_BYTES"):  # a commit at every boundary
+        monkeypatch.setattr(writer_module, bound, 1)
     events = []
     between = writer_module.Writer.between_generations
 
-    def recorded(self):
+    def recorded(self, wait=False):
         events.append(("commit", self.n_runs, threading.current_thread().name))
-        return between(self)
+        return between(self, wait)
 
     monkeypatch.setattr(writer_module.Writer, "between_generations", recorded)
     traj, path = _study(tmp_path)

@@ -546,8 +546,13 @@ class BatchSource:
     a batch takes about ``target_seconds`` (keeping dispatch overhead small),
     but shrink near the end so that no worker idles while others finish
     (never below :data:`MIN_SECONDS` of runs: a smaller batch costs more to
-    hand out and store than the wait it saves; this matters at the end of
-    each generation of a growing study).
+    hand out and store than the wait it saves). A small round of runs (a
+    generation of a growing study, see :meth:`restart`: less than
+    :data:`SPLIT` x :data:`MIN_SECONDS` of runs per worker) is cut into
+    :data:`SPLIT` equal batches per worker instead (none below
+    :data:`TAIL_SECONDS` of runs): backends that queue that many batches per
+    worker hand the whole round out at once, evenly, so that the workers
+    finish it together and none waits for a batch meanwhile.
 
     Parameters
     ----------
@@ -569,6 +574,10 @@ class BatchSource:
     #: seconds of runs below which no batch shrinks at the end (a shorter batch costs a
     #: worker more in waiting for the next one than it balances)
     MIN_SECONDS = 0.0025
+    #: batches per worker of a small round (the batches the pool and MPI backends queue per worker)
+    SPLIT = 2
+    #: seconds of runs below which no batch of a small round shrinks (about two dispatches' cost)
+    TAIL_SECONDS = 0.0003
 
     def __init__(self, todo: np.ndarray, workers: int, set_size: int = 1000,
                  target_seconds: float = 0.05, batch_size: int | None = None,
@@ -591,6 +600,7 @@ class BatchSource:
         #: number of runs to do in all
         self.total = sum(hi - lo for lo, hi in self._ranges)
         self.remaining = self.total
+        self._round = self.total  # runs of the current round (the exploration, or a generation)
         self._pos = 0  # into _ranges
 
     def size(self) -> int:
@@ -603,7 +613,10 @@ class BatchSource:
         per = max(self.per_run, 1e-9)
         want = int(self.target / per)
         if self.workers > 1:
-            want = min(want, max(share, int(self.MIN_SECONDS / per)))
+            if self._round * per <= self.SPLIT * self.workers * self.MIN_SECONDS:  # a small round
+                want = max(-(-self._round // (self.SPLIT * self.workers)), int(self.TAIL_SECONDS / per))
+            else:
+                want = min(want, max(share, int(self.MIN_SECONDS / per)))
         return max(1, min(want, self.max_batch))
 
     def next(self) -> range | None:
@@ -619,6 +632,8 @@ class BatchSource:
         lo, hi = self._ranges[self._pos]
         size = self.size()
         stop = min(hi, lo + size)
+        if not self.fixed and hi - stop < size // 4 and hi - lo <= self.max_batch:  # no batch of a remnant
+            stop = hi
         if size >= self.set_size and stop < hi:  # cut big batches at bucket boundaries
             aligned = (stop // self.set_size) * self.set_size
             if aligned > lo:
@@ -633,13 +648,19 @@ class BatchSource:
     def __iter__(self):
         return iter(self.next, None)
 
-    def restart(self, todo: np.ndarray) -> None:
-        """Hand out the runs of ``todo`` next (a new generation); the measured run time is kept."""
-        self._ranges = _ranges(np.asarray(todo))
+    def restart(self, todo: np.ndarray | range) -> None:
+        """Hand out the runs of ``todo`` next (a new generation); the measured run time is kept.
+
+        ``todo``: as for the constructor, or a range of run indices.
+        """
+        if isinstance(todo, range):
+            self._ranges = [[todo.start, todo.stop]] if len(todo) else []
+        else:
+            self._ranges = _ranges(np.asarray(todo))
         self._pos = 0
         more = sum(hi - lo for lo, hi in self._ranges)
         self.total += more
-        self.remaining = more
+        self.remaining = self._round = more
 
     def observe(self, result: BatchResult) -> None:
         """Learn the per-run duration from a finished batch.

@@ -1,6 +1,7 @@
 """The environment: runs a trajectory's exploration with a backend into one file."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -56,6 +57,10 @@ class Summary:
 SAME_SIGNAL_SECONDS = 1.0
 #: default seconds between the first SIGINT/SIGTERM and stopping at once (HPCPET_STOP_GRACE)
 STOP_GRACE = 6.0
+#: the interpreter's thread switch interval while a writer thread works beside the dispatcher: the
+#: dispatcher, woken by a result, waits at most this long for the writer thread to let it run
+#: (Python's default 5 ms is longer than a small generation: workers would wait for their batches)
+SWITCH_INTERVAL = 5e-4
 
 
 class _Stop:
@@ -341,7 +346,10 @@ class Environment:
 
         ``next_runs`` sees every run written so far through the writer's own
         view, committed or not: a small generation is committed by the next
-        regular checkpoint (with the next generation's pending runs), not here.
+        regular checkpoint (with the next generation's pending runs), not here;
+        a large one by :meth:`Writer.between_generations`, which :meth:`execute`
+        calls once the next generation's first batches are out (under the pool
+        and MPI in the writer thread, while the workers run them).
         """
         from .storage.reader import LoadedTrajectory
 
@@ -349,7 +357,6 @@ class Environment:
         done = traj.exploration.generations
         if self.max_generations is not None and done >= self.max_generations:
             return None
-        writer.between_generations()
         study = LoadedTrajectory(writer.path, writer.view(traj.exploration))
         try:
             points = self.next_runs(study)
@@ -405,9 +412,12 @@ class Environment:
         write_error: BaseException | None = None
         late_error: BaseException | None = None  # the writer thread's, raised once everything is closed
         sink: _Sink | None = None
+        switch: float | None = None  # the thread switch interval to restore
 
         def open_writer() -> Writer:
             w = make() if make is not None else given
+            if self.next_runs is not None:  # imported here (the writer thread, under pool and MPI)
+                from .storage import reader  # noqa: F401  rather than on the first turnaround
             w.set_attrs(started=_now())
             if self.max_generations:
                 w.set_attrs(max_generations=self.max_generations)
@@ -423,6 +433,9 @@ class Environment:
                 self.backend.results_path = self.filename
                 self.backend.start(frozen, source)
                 threaded = self.backend.overlap_writes and write_queue.enabled()
+                if threaded:
+                    switch = sys.getswitchinterval()
+                    sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
                 sink = _Sink(open_writer, progress, source, self.fail_fast, threaded)
                 while True:
                     for result in self.backend.run(source):
@@ -439,10 +452,11 @@ class Environment:
                     new = self._next_generation(sink.writer, frozen)
                     if new is None:
                         break
-                    todo = np.zeros(sink.writer.n_runs, bool)
-                    todo[new.start:new.stop] = True
-                    source.restart(todo)
+                    source.restart(new)
                     progress.grow(len(new))
+                    # a commit of what the finished generations left in memory waits until the
+                    # next generation's first batches are out: off the turnaround
+                    sink.defer(functools.partial(sink.writer.between_generations, wait=threaded))
                 interrupted = bool(stop.signal)
         except KeyboardInterrupt:
             interrupted = hard = True
@@ -458,6 +472,8 @@ class Environment:
             print(f"[hpcpet] error: {exc}. Complete with: python -m hpcpet resume {self.filename}",
                   file=sys.stderr, flush=True)
         finally:
+            if switch is not None:
+                sys.setswitchinterval(switch)
             try:
                 # no file (its creation failed): the batches running are lost anyway, stop at once
                 terminate = getattr(self.backend, "terminate", None) if hard or written() is None else None
@@ -524,6 +540,7 @@ class _Sink:
         self._progress = progress
         self._on_failed = source.stop if fail_fast else None
         self._counts: deque = deque()  # (runs, failed) written and not yet shown
+        self._deferred: list[Callable[[], None]] = []  # writer calls waiting for the next put or drain
         self.queue = WriteQueue(self._take, write_queue.limit_bytes(), first=self._create,
                                 on_error=source.abort) if threaded else None
         if self.queue is None:
@@ -546,8 +563,26 @@ class _Sink:
             self.queue.first_done.wait()
         return self.writer
 
+    def defer(self, call: Callable[[], None]) -> None:
+        """Call ``call()`` (a use of the writer) before the next result is written, in the thread that writes.
+
+        It waits for the next :meth:`put` or :meth:`drain`, so that the
+        dispatcher hands out batches first; :meth:`close` drops it (the close
+        commits everything anyway).
+        """
+        self._deferred.append(call)
+
+    def _run_deferred(self) -> None:
+        while self._deferred:
+            call = self._deferred.pop(0)
+            if self.queue is None:
+                call()
+            else:
+                self.queue.call(call)
+
     def put(self, result) -> None:
         """Write ``result``, or queue it for the writer thread (waiting while the queue is full)."""
+        self._run_deferred()
         if self.queue is None:
             self._take(result)
         else:
@@ -558,12 +593,14 @@ class _Sink:
 
     def drain(self) -> None:
         """Wait until everything put is written."""
+        self._run_deferred()
         if self.queue is not None:
             self.queue.drain()
         self._show()
 
     def close(self) -> BaseException | None:
         """Write what is queued and stop the thread; return its error if it was not raised yet."""
+        self._deferred.clear()
         late = self.queue.close() if self.queue is not None else None
         self._show()
         return late

@@ -293,8 +293,11 @@ class Exploration:
         start = min(max(start, 0), stop)
         if self._one is not None:
             return np.full(stop - start, self._one.generation, np.int64)
-        gens = np.array([s.generation for s in self.segments], np.int64)
-        return gens[np.searchsorted(self.starts, np.arange(start, stop, dtype=np.int64), "right") - 1]
+        first = max(int(np.searchsorted(self.starts, start, "right")) - 1, 0)
+        last = int(np.searchsorted(self.starts, stop, "left"))  # segments first .. last-1 hold the runs
+        gens = np.array([s.generation for s in self.segments[first:last]], np.int64)
+        lengths = np.diff(np.clip(self.starts[first:last + 1], start, stop))
+        return np.repeat(gens, lengths)
 
     @property
     def generation(self) -> np.ndarray:

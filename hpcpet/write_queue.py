@@ -8,9 +8,11 @@ writes them, so no worker waits for its next batch while results are written.
 Invariants:
 
 - one thread writes: only the queue's thread calls ``write``, one result at a
-  time, in the order they were put; once :meth:`WriteQueue.drain` or
+  time, in the order they were put (and the functions given to
+  :meth:`WriteQueue.call`, in their place in that order); once :meth:`WriteQueue.drain` or
   :meth:`WriteQueue.close` has returned, every result put has been written
-  (unless writing failed) and the caller may use the writer itself again;
+  (unless writing failed), ``first`` has returned, and the caller may use the
+  writer itself again;
 - memory and what a kill can lose are bounded: the results put and not yet
   taken by the thread are at most :data:`MAX_BATCHES` and hold at most
   ``limit`` bytes (:func:`result_bytes`), or a single result when one is
@@ -122,8 +124,20 @@ class WriteQueue:
             self.peak = max(self.peak, self._bytes)
             self._cond.notify_all()
 
+    def call(self, fn: Callable[[], None]) -> None:
+        """Have the thread call ``fn()`` after the results put so far and before later ones.
+
+        ``fn`` counts as a write: its exception is the writer's error. It holds
+        no bytes but counts as one of the :data:`MAX_BATCHES` items.
+        """
+        with self._cond:
+            self._raise()
+            self._items.append((fn, 0))
+            self._cond.notify_all()
+
     def drain(self) -> None:
-        """Wait until every result put is written. Raises the writer's error."""
+        """Wait until ``first`` has run and every result put is written. Raises the writer's error."""
+        self.first_done.wait()
         with self._cond:
             while (self._items or self._busy) and self._error is None:
                 self._cond.wait()
@@ -168,7 +182,10 @@ class WriteQueue:
                 self._busy = True
                 self._cond.notify_all()
             try:
-                self._write(result)
+                if isinstance(result, BatchResult):
+                    self._write(result)
+                else:  # a function given to call()
+                    result()
             except BaseException as exc:  # handed to the dispatching thread
                 self._fail(exc)
                 return

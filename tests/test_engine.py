@@ -51,6 +51,23 @@ def test_batches_grow_for_tiny_runs_and_shrink_at_the_end():
     assert sizes[-1] < len(big) / 10  # the last batches are small, so no worker idles at the end
 
 
+def test_a_small_round_is_cut_into_two_equal_batches_per_worker():
+    # a generation of 2000 runs of ~2 us on 2 workers: 4 batches of 500 (each worker's two queued
+    # batches: the whole generation goes out at once, evenly); a big round keeps ~0.05 s batches
+    source = BatchSource(np.ones(2000, bool), workers=2)
+    source.observe(finished(source.next(), 2e-6))
+    source.restart(range(2000, 4000))
+    assert source.total == 4000 and source.remaining == 2000
+    assert [(b.start, b.stop) for b in handed_out(source)] == [(2000, 2500), (2500, 3000), (3000, 3500),
+                                                                (3500, 4000)]
+    source.restart(range(4000, 4000 + 1_000_000))
+    assert len(source.next()) >= 10_000
+    source = BatchSource(np.ones(64, bool), workers=63)  # tiny runs on many workers: not 1-run batches
+    source.observe(finished(source.next(), 1e-6))
+    source.restart(range(64, 64 + 2000))
+    assert min(len(b) for b in handed_out(source)) >= int(BatchSource.TAIL_SECONDS / 1e-6) // 4
+
+
 def test_slow_runs_go_one_per_batch():
     source = BatchSource(np.ones(100, bool), workers=4)
     source.observe(finished(source.next(), 0.5))

@@ -2,6 +2,7 @@
 resume in the middle of a generation loop, union merge, select and get_from_runs(runs=...)."""
 import os
 
+import h5py
 import numpy as np
 import pytest
 
@@ -93,6 +94,129 @@ def test_next_runs_sees_every_run_written_so_far(tmp_path, monkeypatch, every):
         assert len(seen[-1]) < 6 + 11 * 2  # segments were compacted while the views read them
     with hpcpet.load(path) as t:
         assert t.generations == 12 and t.get_from_runs("label")[-2:] == [f"run {len(t) - 2}", None]
+
+
+@pytest.mark.parametrize("backend", ["serial", "pool"])
+def test_a_boundary_commit_waits_for_the_next_generations_first_batches(tmp_path, monkeypatch, backend):
+    """The commit between generations is off the turnaround: it runs once the next generation's
+    first batch is out (serial: after it ran; pool: in the writer thread), and next_runs still
+    sees every run, the uncommitted ones from memory."""
+    import threading
+
+    from hpcpet.storage import writer as writer_module
+
+    monkeypatch.setenv("HPCPET_CHECKPOINT_SECONDS", "3600")  # no regular checkpoint
+    for bound in ("GENERATION_CHECKPOINT_BYTES", "GENERATION_CHECKPOINT_MAX_BYTES"):  # a commit at every boundary
+        monkeypatch.setattr(writer_module, bound, 1)
+    events = []
+    between = writer_module.Writer.between_generations
+
+    def recorded(self, wait=False):
+        events.append(("commit", self.n_runs, threading.current_thread().name))
+        return between(self, wait)
+
+    monkeypatch.setattr(writer_module.Writer, "between_generations", recorded)
+    traj, path = _study(tmp_path)
+    folder = path + ".segments"
+    committed = []
+
+    def run(t):
+        events.append(("run", t.index))
+        _run(t)
+
+    def next_runs(study):
+        n = len(study)
+        assert study.completed.sum() == n and study.generation.tolist() == traj.exploration.generation.tolist()
+        assert np.array_equal(study.get_from_runs("f"), study.explored["x"] * 10 + study.explored["y"])
+        runs = set()
+        for name in os.listdir(folder):
+            if name.startswith("seg-"):
+                with h5py.File(os.path.join(folder, name), "r", locking=False) as seg:
+                    runs |= set(seg["runs/index"][()].tolist())
+        committed.append(sorted(runs))
+        return None if study.generations >= 4 else {"x": [float(n), 1.0], "y": [0.5, 0.5]}
+
+    s = hpcpet.Environment(traj, path, backend=backend, ncores=2, progress="quiet", overwrite=True).run(
+        run, next_runs=next_runs)
+    assert (s.n_runs, s.done) == (12, 12)
+    commits = [e for e in events if e[0] == "commit"]
+    assert [c[1] for c in commits] == [8, 10, 12]  # after the next generation was added
+    # a generation's runs are committed during the next one (the last one by the close)
+    assert committed == [[], list(range(6)), list(range(8)), list(range(10))]
+    if backend == "serial":  # after the next generation's first batch ran
+        for c in commits:
+            assert events.index(("run", c[1] - 2)) < events.index(c)
+    else:
+        assert {c[2] for c in commits} == {"hpcpet-writer"}
+    with hpcpet.load(path) as t:
+        assert t.generations == 4 and np.array_equal(t.get_from_runs("f"), t.explored["x"] * 10 + t.explored["y"])
+
+
+def test_explored_values_of_grown_points_are_not_compressed_twice(tmp_path):
+    """Zipped generations: explored/ is stored as it is (exploration/pieces holds the same values);
+    an exploration with a cartesian segment keeps its compressed explored/."""
+    for first, compression in (({"x": [0.0, 1.0, 2.0], "y": [0.0, 0.0, 1.0]}, None),
+                               (hpcpet.cartesian_product({"x": [0.0, 1.0], "y": [0.0, 1.0]}), "gzip")):
+        traj, path = hpcpet.Trajectory(), str(tmp_path / "p.h5")
+        traj.add_parameter("x", 0.0)
+        traj.add_parameter("y", 0.0)
+        traj.explore(first)
+
+        def next_runs(study):
+            return None if study.generations >= 3 else {"x": [9.0, 8.0], "y": [1.0, 2.0]}
+
+        hpcpet.Environment(traj, path, progress="quiet", overwrite=True).run(_run, next_runs=next_runs)
+        with h5py.File(path, "r") as h5:
+            assert h5["explored/x"].compression == compression
+        with hpcpet.load(path) as t:
+            assert t.explored["x"].tolist() == list(traj.exploration.column("x")) and t.generations == 3
+
+
+MIDWAY = """
+import os
+import signal
+
+import numpy as np
+
+import hpcpet
+
+
+def build(traj):
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [float(i) for i in range(20)]})
+
+
+def run(traj):
+    if traj.index == int(os.environ.get("STOP_AT", "-1")):
+        os.kill(os.getpid(), signal.SIGINT)  # serial: the master stops handing out batches and saves
+    traj.add_result("f", traj.x * 2 + traj.generation)
+    traj.add_result("trace", np.full(8, traj.x))
+
+
+def next_runs(study):
+    last = study.select(f"generation == {study.generations - 1}")
+    assert study.completed[last].all(), "next_runs must see every run of the generation"
+    if study.generations >= 5:
+        return None
+    f = study.get_from_runs("f", runs=last)
+    return {"x": (np.sort(f)[::-1][:20] + 0.5).tolist()}
+"""
+
+
+def test_resume_in_the_middle_of_a_generation_equals_uninterrupted(tmp_path):
+    exp = tmp_path / "midway.py"
+    exp.write_text(MIDWAY)
+    whole, cut = tmp_path / "whole.h5", tmp_path / "cut.h5"
+    hpcpet_cli("run", exp, "-o", whole, "--quiet", "--seed", "2", "--backend", "pool", "--ncores", "2")
+    proc = hpcpet_cli("run", exp, "-o", cut, "--quiet", "--seed", "2", "--backend", "serial",
+                      "--batch-size", "1", env={"STOP_AT": "47"}, check=False)
+    assert proc.returncode == 3, proc.stderr
+    with hpcpet.load(str(cut)) as t:  # stopped in generation 2 (runs 40..59)
+        assert t.generations == 3 and t.completed.sum() == 48 and not t.completed[48:].any()
+    hpcpet_cli("resume", cut, "--quiet", "--backend", "pool", "--ncores", "2")
+    assert_same_content(str(whole), str(cut))
+    with hpcpet.load(str(whole)) as a, hpcpet.load(str(cut)) as b:
+        assert a.generations == b.generations == 5 and a.generation.tolist() == b.generation.tolist()
 
 
 def test_bad_next_runs_is_one_line_and_keeps_the_runs(tmp_path):

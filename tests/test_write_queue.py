@@ -132,6 +132,24 @@ def test_first_runs_in_the_thread_before_any_write_and_its_error_stops_everythin
     assert q.close() is None and written == []
 
 
+def test_a_call_runs_in_the_thread_in_its_place_and_its_error_is_the_writers():
+    order = []
+    q = WriteQueue(lambda r: order.append(r.start), limit=MB)
+    q.put(batch(0, 100))
+    q.call(lambda: order.append(("call", threading.current_thread().name)))
+    q.put(batch(1, 100))
+    q.drain()
+    assert order == [0, ("call", "hpcpet-writer"), 1]
+
+    def fails():
+        raise OSError("disk full")
+
+    q.call(fails)
+    with pytest.raises(OSError, match="disk full"):
+        q.drain()
+    assert q.close() is None
+
+
 def test_the_bound_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("HPCPET_WRITE_QUEUE_MB", "2.5")
     assert limit_bytes() == int(2.5 * MB)

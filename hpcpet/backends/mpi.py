@@ -56,11 +56,12 @@ _MASTERS: list = []
 #: batches kept queued per worker rank
 PREFETCH = 2
 #: (cap, seconds) of the idle poll (see :class:`Poller`): rank 0 waiting for results polls at least
-#: every 0.5 ms for 50 ms after the last one (the last results of a generation arrive close
-#: together); an idle worker polls every 1 ms for 0.1 s (the next generation's batches follow
-#: within milliseconds), then every 5 ms
+#: every 0.5 ms for 50 ms after the last one, and every 0.1 ms once every batch is handed out (the
+#: last results of a generation: the next one waits for them); an idle worker polls every 0.2 ms
+#: for 50 ms (the next generation's batches follow within milliseconds), then up to every 5 ms
 MASTER_HOT = (5e-4, 0.05)
-WORKER_HOT = (1e-3, 0.1)
+MASTER_TAIL = (1e-4, 0.05)
+WORKER_HOT = (2e-4, 0.05)
 #: seconds :meth:`MPIBackend.start` waits for a first result to size the first batches
 FIRST_RESULT_WAIT = 0.1
 #: seconds between printing an error and MPI_Abort (mpiexec forwards output asynchronously)
@@ -256,8 +257,7 @@ class MPIBackend(Backend):
             self._queued[status.Get_source()] -= 1
             source.observe(result)  # observing it again later does not change the estimate
             self._early.append(result)
-        for r in self.leaders:
-            self._top_up(source, r)
+        self._top_up_all(source)
 
     def _hand_out(self, source: BatchSource, rank: int) -> bool:
         batch = source.next()
@@ -270,6 +270,13 @@ class MPIBackend(Backend):
     def _top_up(self, source: BatchSource, rank: int) -> None:
         while self._queued.get(rank, 0) < PREFETCH and self._hand_out(source, rank):
             pass
+
+    def _top_up_all(self, source: BatchSource) -> None:
+        """Fill every rank's queue, one batch per rank at a time (so that a small round is shared out evenly)."""
+        for depth in range(1, PREFETCH + 1):
+            for r in self.leaders:
+                if self._queued.get(r, 0) < depth and not self._hand_out(source, r):
+                    return
 
     def extend(self, segments: list, total: int) -> None:
         """A new generation: its exploration segments go to every worker rank once.
@@ -296,8 +303,7 @@ class MPIBackend(Backend):
         status = MPI.Status()
         poll = Poller(longest=2e-3, hot=MASTER_HOT)
         queued = self._queued
-        for r in self.leaders:
-            self._top_up(source, r)
+        self._top_up_all(source)
         early, self._early = self._early, []
         yield from early
         own_work = self.master_works
@@ -312,6 +318,7 @@ class MPIBackend(Backend):
                 rank = status.Get_source()
                 queued[rank] -= 1
                 self._top_up(source, rank)
+                poll.hot = MASTER_TAIL if source.remaining <= 0 else MASTER_HOT
                 poll.reset()
                 yield result
                 continue

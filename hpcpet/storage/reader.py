@@ -303,6 +303,9 @@ class LoadedTrajectory(StudyView):
     @property
     def generations(self) -> int:
         """How many generations the study has."""
+        count = getattr(self._snap, "generation_count", None)
+        if count is not None and "generation" not in self._cache:  # without a column of every run
+            return count()
         g = self.generation
         return int(g.max()) + 1 if len(g) else 0
 

@@ -172,6 +172,10 @@ class Snapshot:
         return np.repeat(np.array([p["generation"] for p in pieces], np.int64),
                          [int(p["runs"]) for p in pieces])
 
+    def generation_count(self) -> int:
+        """How many generations the runs belong to: the highest generation of a run, plus one."""
+        return max((int(p["generation"]) for p in self.pieces() if int(p["runs"])), default=-1) + 1
+
     # ------------------------------------------------------------------ runs
     def status(self) -> np.ndarray:
         """Status of every run (uint8; a copy: the snapshot never changes, so it is computed once)."""
@@ -427,6 +431,9 @@ class LiveSnapshot(Snapshot):
 
     def generation(self) -> np.ndarray:
         return self._exploration.generation_column()
+
+    def generation_count(self) -> int:
+        return max((s.generation for s in self._exploration.segments if len(s)), default=-1) + 1
 
 
 class _Retry(Exception):

@@ -27,6 +27,7 @@ from ..columns import Column, fill_value
 from ..kinds import BYTES, FIXED, PICKLE, RAGGED, STRING
 from ..widening import ResultType
 from . import layout as L
+from .grid import GRID, GRID_MIN_ROW_BYTES, Grid, copy_chunks, read_grid, write_grid
 from .runlength import RUN_STEPS, RUN_VALUES, Runs, blocks_of, stored_as_runs
 
 
@@ -51,6 +52,8 @@ class Rows:
     #: rows given as runs of equal or evenly spaced values instead of ``data`` (run info, see
     #: :mod:`.runlength`)
     runs: Runs | None = None
+    #: a segment writes ``data`` compressed in run space (see :mod:`.grid`): the runs and the filters
+    grid: "Grid | None" = None
 
     @property
     def kind(self) -> str:
@@ -125,6 +128,8 @@ class Rows:
     def concat(parts: list["Rows"], rtype: ResultType) -> "Rows":
         """One Rows object of all ``parts`` in order, in type ``rtype``."""
         parts = [p.astype(rtype) for p in parts]
+        if len(parts) == 1:  # one batch: its rows as they are (a heavy batch is not copied)
+            return parts[0]
         n = sum(p.n for p in parts)
         present = None
         if any(p.present is not None for p in parts):
@@ -225,6 +230,8 @@ class Rows:
                 g.attrs[k] = v
         elif as_runs is not None:
             as_runs.write(g)
+        elif self.grid is not None and self.kind == FIXED and self.n:
+            write_grid(g, self.data, self.grid, fill_value(self.data.dtype))
         elif self.kind == FIXED:
             _dataset(g, L.DATA, self.data, (max(1, min(chunk, self.n)),) + self.data.shape[1:], kw)
         else:
@@ -258,11 +265,13 @@ class Rows:
 
 def data_of(g: h5py.Group):
     """The rows of a fixed result group: its ``data`` dataset, or, staged, its rows read from the
-    stage file, or, stored as runs, those expanded."""
+    stage file, or, in a grid, its rows read from it, or, stored as runs, those expanded."""
     from .stage import STAGED, read_staged
 
     if STAGED in g.attrs:
         return read_staged(g, read_type(g))
+    if GRID in g:
+        return read_grid(g)
     if stored_as_runs(g):
         return Runs.read(g).expand()
     return g[L.DATA]
@@ -338,7 +347,9 @@ def write_fixed(parent: h5py.Group, path: str, n: int, rtype: ResultType, source
     nothing. Memory: one source, or :data:`SLAB_BYTES` of the base file, at a time.
     ``staged_here``: this file is the stage file of that name and already
     holds the column (uncompressed): rows staged in it are in place, the
-    others are written into it.
+    others are written into it. A compressed column of heavy rows takes the
+    chunks that one source holds whole as they are (:func:`.grid.copy_chunks`)
+    and writes only the other rows through the filter.
     """
     from .stage import STAGED
 
@@ -371,24 +382,40 @@ def write_fixed(parent: h5py.Group, path: str, n: int, rtype: ResultType, source
     else:
         ds = g.create_dataset(L.DATA, (n,) + shape, dtype)  # no fill pass: every row is written once
         _fill(ds, ~covered, fill, slab)
+    copied = None
+    if kw and staged_here is None and n and row_bytes >= GRID_MIN_ROW_BYTES:
+        copied = copy_chunks(ds, sources, _runs_with_value)
     if n and (kw or covered.any()):
         written = np.zeros(n, bool) if kw else None
         for where, src in sources:
             if not in_place(src):
-                _write_source(ds, where, src, rtype, (fill, written) if kw else None, slab)
+                _write_source(ds, where, src, rtype, (fill, written) if kw else None, slab, copied)
     if not covered.all():
         g.create_dataset(L.PRESENT, data=covered, chunks=(max(1, min(chunk, n)),))
 
 
-def _write_source(ds: h5py.Dataset, where, src: h5py.Group, rtype: ResultType, skip, slab: int) -> None:
+def _runs_with_value(where, src: h5py.Group) -> np.ndarray:
+    """The runs a source of :func:`write_fixed` holds a value for."""
+    has = src[L.PRESENT][()] if L.PRESENT in src else None
+    runs = np.arange(len(data_of(src))) if where is None else where.index()
+    return runs if has is None else runs[has]
+
+
+def _write_source(ds: h5py.Dataset, where, src: h5py.Group, rtype: ResultType, skip, slab: int,
+                  copied: np.ndarray | None = None) -> None:
     """Write one source's rows into ``ds``.
 
     ``skip``: ``(fill, written)``: a slab equal to the dataset's fill value
     is not written unless an earlier source wrote one of its rows
-    (``written``, a bool per run, kept up to date).
+    (``written``, a bool per run, kept up to date). ``copied``: bool per
+    run, True where ``ds`` already holds the run's final value (a chunk
+    copied whole): those rows are neither read nor written.
     """
     dtype = np.dtype(rtype.dtype)
     has = src[L.PRESENT][()] if L.PRESENT in src else None
+    if copied is not None:
+        _write_rest(ds, where, src, dtype, has, copied, skip, slab)
+        return
     if skip is not None and has is None and where is not None and RUN_VALUES in src and RUN_STEPS not in src \
             and len(src[RUN_VALUES]) == 1 and _all_equal(src[RUN_VALUES][()], skip[0]):
         written = skip[1]  # one value, the fill: nothing to write where no earlier source wrote
@@ -424,6 +451,42 @@ def _write_source(ds: h5py.Dataset, where, src: h5py.Group, rtype: ResultType, s
         block = block[order]
     start = 0
     for a, b in spans:
+        put(a, block[start:start + b - a])
+        start += b - a
+
+
+def _write_rest(ds: h5py.Dataset, where, src: h5py.Group, dtype: np.dtype, has: np.ndarray | None,
+                copied: np.ndarray, skip, slab: int) -> None:
+    """:func:`_write_source` of the rows whose runs are not ``copied`` (only those are read)."""
+    runs = np.arange(len(data_of(src))) if where is None else where.index()
+    keep = ~copied[runs] if has is None else has & ~copied[runs]
+    pos = np.flatnonzero(keep)
+    if not len(pos):
+        return
+
+    def put(a: int, block: np.ndarray) -> None:
+        b = a + len(block)
+        if skip is not None:
+            fill, written = skip
+            if not written[a:b].any() and _all_equal(block, fill):
+                written[a:b] = True
+                return
+            written[a:b] = True
+        ds[a:b] = block.astype(dtype, copy=False)
+
+    if where is None:  # the results file's column: its rows are its runs, read slab by slab
+        data = data_of(src)
+        for a, b in spans(pos):
+            for lo in range(a, b, slab):
+                put(lo, data[lo:min(b, lo + slab)])
+        return
+    rows = runs[pos]
+    block = read_grid(src, rows) if GRID in src else np.asarray(data_of(src)[()])[pos]
+    order, ranges = plan_runs(rows)
+    if order is not None:
+        block = block[order]
+    start = 0
+    for a, b in ranges:
         put(a, block[start:start + b - a])
         start += b - a
 

@@ -20,10 +20,13 @@ from ..kinds import STRING
 from ..widening import ResultType
 from . import layout as L
 from .files import open_h5, publish
+from .grid import GRID_BYTES
 from .rows import Rows
 from .stage import is_stage_name, referenced
 
 _TEXT = ResultType(STRING, "|u1")
+#: HDF5 chunk cache of a segment being written: a grid chunk that two runs of rows share is compressed once
+SEGMENT_CACHE = 4 << 20
 
 
 @dataclass
@@ -44,6 +47,10 @@ class SegmentData:
     #: names of the stage files that hold rows of this segment's staged results
     stages: list = field(default_factory=list)
 
+    def grid_bytes(self) -> int:
+        """Bytes the results written as grids (see :mod:`.grid`) hold uncompressed."""
+        return sum(r.data.nbytes for r in self.results.values() if r.grid is not None and r.data is not None)
+
 
 def write_segment(results_path: str, first: int, last: int, seg: SegmentData, set_size: int,
                   level: int = 0) -> str:
@@ -51,7 +58,7 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
     folder = L.folder(results_path)
     final = os.path.join(folder, L.segment_name(first, last))
     tmp = L.temporary(results_path, L.segment_name(first, last))
-    with h5py.File(tmp, "w", locking=False) as h5:
+    with h5py.File(tmp, "w", locking=False, rdcc_nbytes=SEGMENT_CACHE) as h5:
         a = h5.attrs
         a[L.SEGMENT_ATTR] = 1
         a["first"], a["last"], a["level"] = first, last, level
@@ -88,6 +95,8 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
             import json
 
             a["result_options"] = json.dumps(seg.options)
+        if seg.grid_bytes():
+            a[GRID_BYTES] = seg.grid_bytes()
         if seg.stages:
             import json
 
@@ -179,6 +188,7 @@ class SegmentFile:
         a = self._h5.attrs
         self.first, self.last, self.level = int(a["first"]), int(a["last"]), int(a.get("level", 0))
         self.n = int(a.get("n", len(self._h5[L.RUN_INDEX])))
+        self.grid_bytes = int(a.get(GRID_BYTES, 0))
         self._types: dict[str, dict] = {}
 
     @property

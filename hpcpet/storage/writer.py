@@ -39,6 +39,7 @@ from ..trajectory import Trajectory
 from ..widening import Refused, ResultType, widen
 from . import layout as L
 from .files import first_line, open_h5, publish, remove
+from .grid import Grid, grid_chunk_rows
 from .guard import Guard
 from .compaction import merge_segments
 from .consolidation import consolidate, copy_header
@@ -104,6 +105,8 @@ class Writer:
         self.seq = snapshot.last
         self._live = [(s.first, s.last, s.level, s.path) for s in snapshot.segments]
         self._runs = {s.path: s.n for s in snapshot.segments}  # runs per live segment
+        #: bytes a live segment's grids hold uncompressed (compaction would decompress them)
+        self._grid_bytes = {s.path: s.grid_bytes for s in snapshot.segments}
         self._pieces = len(snapshot.pieces())  # exploration segments the study has
         self._extension: tuple | None = None  # (new exploration segments, exploration, first new run)
         self._exploration = None  # the whole exploration last given to extend (its segments checked)
@@ -545,6 +548,7 @@ class Writer:
                 else:
                     parts.append(Rows.from_column(col, rtype, k).masked(done[k]))
             seg.results[name] = Rows.concat(parts, rtype)
+            seg.results[name].grid = self._grid(name, rtype, seg.index)
         info_names = sorted({n for b in batches for n in b.info})
         counts = [len(b) if k.all() else int(np.count_nonzero(k)) for b, k in zip(batches, keeps)] \
             if info_names else []
@@ -612,6 +616,14 @@ class Writer:
         self._unstaged.add(name)  # from now on in segments; consolidation copies the staged rows
         return False
 
+    def _grid(self, name: str, rtype: ResultType, index: np.ndarray) -> Grid | None:
+        """How a segment stores the rows of ``name`` compressed in run space (None: as ``data``)."""
+        from .compression import parse
+
+        kw = parse(self.options.get(name, {}).get("compression", self.attrs.get("compression", "none")))
+        c = grid_chunk_rows(rtype.kind, rtype.shape, rtype.dtype, kw, self.n_runs, self.set_size)
+        return None if c is None or not len(index) else Grid(index, c, kw)
+
     def _staged_rows(self, name: str, keeps: list[np.ndarray]) -> Rows:
         """A segment's record of the staged rows of ``name`` of the pending batches."""
         present = [(s[name] & k)[k] if name in s else np.zeros(int(np.count_nonzero(k)), bool)
@@ -636,6 +648,7 @@ class Writer:
         seg_path = write_segment(self.path, self.seq, self.seq, seg, self.set_size)
         self._live.append((self.seq, self.seq, 0, seg_path))
         self._runs[seg_path] = len(seg.index)
+        self._grid_bytes[seg_path] = seg.grid_bytes()
         self.status[seg.index] = seg.status
         self._pending.clear()
         self._staged.clear()
@@ -657,7 +670,7 @@ class Writer:
         while len(self._live) >= FANOUT and len({s[2] for s in self._live[-FANOUT:]}) == 1:
             group = self._live[-FANOUT:]
             if sum(self._runs.get(p, 0) for _, _, _, p in group) > COMPACT_MAX_RUNS or \
-                    sum(_size(p) for _, _, _, p in group) > COMPACT_MAX_BYTES:
+                    sum(_size(p) + self._grid_bytes.get(p, 0) for _, _, _, p in group) > COMPACT_MAX_BYTES:
                 break
             level = group[0][2] + 1
             first, last = group[0][0], group[-1][1]
@@ -672,6 +685,7 @@ class Writer:
             for _, _, _, p in group:
                 remove(p)
                 self._runs.pop(p, None)
+                self._grid_bytes.pop(p, None)
             self._live[-FANOUT:] = [(first, last, level, path)]
             self._runs[path] = len(data.index)
 

@@ -1,9 +1,13 @@
 """For the crash-consistency suite (tests/test_crash.py): runs of ~1 ms, five result kinds.
 
 Per run: a scalar, a fixed array of 3 values, a ragged array whose length
-varies with the run, a string, and a trace of 520 floats (4 kB: written in
-place into a stage file, hpcpet/storage/stage.py); values depend only on the
-run's parameters, so every execution of a run stores the same values.
+varies with the run, a string, a trace of 520 floats (4 kB: written in
+place into a stage file, hpcpet/storage/stage.py) and a zstd-compressed trace
+of 4096 floats (32 kB: compressed by the checkpoint into a grid whose chunks
+of 32 runs the close copies as they are, hpcpet/storage/grid.py; segments
+this heavy are not compacted); values
+depend only on the run's parameters, so every execution of a run stores the
+same values.
 
 ``CRASH_N`` sets the number of runs (default 3000); ``CRASH_RUN_SECONDS``
 how long a run computes (default 1e-3; results do not depend on it);
@@ -51,6 +55,9 @@ def run(traj):
     traj.add_result("arrays.$set.$.ragged", np.arange(i % 7) * gain)
     traj.add_result("text.$set.$.msg", f"i={i} gain={gain}")
     traj.add_result("trace", np.arange(520) * gain + i)
+    packed = np.full(4096, -65.0)
+    packed[:64] = np.arange(64) * gain + i
+    traj.add_result("packed", packed, compression="zstd")
 
 
 if __name__ == "__main__":

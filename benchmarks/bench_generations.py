@@ -1,17 +1,19 @@
 """Growing studies (issue 12): generations against one exploration, turnaround, pypet's f_expand.
 
-usage: python benchmarks/bench_generations.py [--quick]
+usage: python benchmarks/bench_generations.py [--quick] [--reps N]
 
 Side by side in one run:
 - 50 generations x 2,000 runs of z = x * y under `mpiexec -n 3` (and the pool) against one
   exploration of the same 100,000 runs: whole-command time ratio (target <= 1.3) and the
   generation turnaround, from the end of the last run of generation k to the start of the
-  first run of generation k+1 (median; target < 20 ms);
+  first run of generation k+1 (median; target < 20 ms); with --reps N (default 5, quick 1) the
+  two commands alternate N times and the ratio is that of the median times;
 - pypet 0.7's structure (f_expand per generation, its DEAP example's loop) at a size it
   finishes, against hpcpet doing the same generations.
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ import numpy as np
 from common import BIN, HERE, PY, pypet_python, table, timed
 
 QUICK = "--quick" in sys.argv
+REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else (1 if QUICK else 5)
 EXP = os.path.join(HERE, "generations_experiment.py")
 
 TURNAROUND = """
@@ -51,13 +54,21 @@ def main():
     rows = []
     for label, prefix, extra in (("mpiexec -n 3", mpiexec, ()), ("pool 2", (), ("--backend", "pool", "--ncores", "2")),
                                  ("serial", (), ("--backend", "serial"))):
-        one, _ = hpcpet_run(prefix, os.path.join(tmp, "one.h5"), 1, gens * per, extra)
-        many, info = hpcpet_run(prefix, os.path.join(tmp, "many.h5"), gens, per, extra)
+        ones, manys, infos = [], [], []
+        for _ in range(REPS):  # alternated, so that machine noise hits both alike
+            ones.append(hpcpet_run(prefix, os.path.join(tmp, "one.h5"), 1, gens * per, extra)[0])
+            many, info = hpcpet_run(prefix, os.path.join(tmp, "many.h5"), gens, per, extra)
+            manys.append(many)
+            infos.append(info)
+        one, many = statistics.median(ones), statistics.median(manys)
+        each = [m / o for m, o in zip(manys, ones)]
         rows.append([label, f"{gens} x {per:,}", f"{one:.2f}", f"{many:.2f}", f"{many / one:.2f}",
-                     f"{info['median_ms']:.1f}", f"{info['max_ms']:.1f}"])
-    table(f"{gens} generations x {per:,} runs against one exploration of {gens * per:,} runs (whole command)",
+                     f"{min(each):.2f}-{max(each):.2f}",
+                     f"{statistics.median(i['median_ms'] for i in infos):.1f}", f"{max(i['max_ms'] for i in infos):.1f}"])
+    table(f"{gens} generations x {per:,} runs against one exploration of {gens * per:,} runs "
+          f"(whole command, median of {REPS})",
           ["backend", "generations", "one exploration s", "generations s", "ratio (target <= 1.3)",
-           "turnaround median ms (target < 20)", "turnaround max ms"], rows)
+           "ratio of each repetition", "turnaround median ms (target < 20)", "turnaround max ms"], rows)
 
     pg, pn = (5, 20) if QUICK else (10, 50)
     rows = []

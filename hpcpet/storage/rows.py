@@ -427,14 +427,7 @@ def _write_source(ds: h5py.Dataset, where, src: h5py.Group, rtype: ResultType, s
     data = data_of(src)
 
     def put(a: int, block: np.ndarray) -> None:
-        b = a + len(block)
-        if skip is not None:
-            fill, written = skip
-            if not written[a:b].any() and _all_equal(block, fill):
-                written[a:b] = True
-                return
-            written[a:b] = True
-        ds[a:b] = block
+        _put(ds, a, block, skip)
 
     if where is None and has is None:  # the base file's column: slab by slab
         for a in range(0, len(data), slab):
@@ -465,14 +458,7 @@ def _write_rest(ds: h5py.Dataset, where, src: h5py.Group, dtype: np.dtype, has: 
         return
 
     def put(a: int, block: np.ndarray) -> None:
-        b = a + len(block)
-        if skip is not None:
-            fill, written = skip
-            if not written[a:b].any() and _all_equal(block, fill):
-                written[a:b] = True
-                return
-            written[a:b] = True
-        ds[a:b] = block.astype(dtype, copy=False)
+        _put(ds, a, block.astype(dtype, copy=False), skip)
 
     if where is None:  # the results file's column: its rows are its runs, read slab by slab
         data = data_of(src)
@@ -489,6 +475,19 @@ def _write_rest(ds: h5py.Dataset, where, src: h5py.Group, dtype: np.dtype, has: 
     for a, b in ranges:
         put(a, block[start:start + b - a])
         start += b - a
+
+
+def _put(ds: h5py.Dataset, a: int, block: np.ndarray, skip) -> None:
+    """Write ``block`` into ``ds`` from row ``a`` unless ``skip`` (see :func:`_write_source`) says
+    the rows hold the fill value and nothing was written there."""
+    b = a + len(block)
+    if skip is not None:
+        fill, written = skip
+        if not written[a:b].any() and _all_equal(block, fill):
+            written[a:b] = True
+            return
+        written[a:b] = True
+    ds[a:b] = block
 
 
 def _fill(ds: h5py.Dataset, rows: np.ndarray, fill: Any, slab: int) -> None:

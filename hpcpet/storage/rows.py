@@ -440,12 +440,7 @@ def _write_source(ds: h5py.Dataset, where, src: h5py.Group, rtype: ResultType, s
         rows = (np.arange(len(data)) if where is None else where.index())[has]
         block = block[has]
         order, spans = plan_runs(rows)
-    if order is not None:
-        block = block[order]
-    start = 0
-    for a, b in spans:
-        put(a, block[start:start + b - a])
-        start += b - a
+    _place(put, block, order, spans)
 
 
 def _write_rest(ds: h5py.Dataset, where, src: h5py.Group, dtype: np.dtype, has: np.ndarray | None,
@@ -468,11 +463,15 @@ def _write_rest(ds: h5py.Dataset, where, src: h5py.Group, dtype: np.dtype, has: 
         return
     rows = runs[pos]
     block = read_grid(src, rows) if GRID in src else np.asarray(data_of(src)[()])[pos]
-    order, ranges = plan_runs(rows)
+    _place(put, block, *plan_runs(rows))
+
+
+def _place(put, block: np.ndarray, order: np.ndarray | None, spans: list[tuple[int, int]]) -> None:
+    """``put`` the rows of ``block`` (in ``order``, if given) at the run ``spans`` (see :func:`plan_runs`)."""
     if order is not None:
         block = block[order]
     start = 0
-    for a, b in ranges:
+    for a, b in spans:
         put(a, block[start:start + b - a])
         start += b - a
 

@@ -7,8 +7,6 @@ inputs (see :mod:`hpcpet.storage.writer`).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import h5py
 import numpy as np
 
@@ -16,7 +14,7 @@ from ..kinds import FIXED
 from ..widening import ResultType
 from . import layout as L
 from .rows import Rows, assemble, assemble_fixed, attr_text, read_type
-from .runlength import Runs, blocks_of, gather
+from .runlength import blocks_of, gather
 from .segments import SegmentData, SegmentFile
 from .stage import STAGED
 
@@ -51,7 +49,7 @@ def merge_segments(segs: list[SegmentFile], types: dict[str, ResultType],
             if root == L.INFO and kinds[name].kind == FIXED:
                 runs = gather(len(index), [(blocks_of(at), g) for _, at, g in groups])
                 if runs is not None:  # runs of equal or evenly spaced values stay runs
-                    target[name] = _as_rows(runs, kinds[name])
+                    target[name] = Rows.from_runs(runs, kinds[name])
                     continue
             sources = ((at, Rows.read(g)) for _, at, g in groups)
             if kinds[name].kind == FIXED:  # one input in memory at a time, beside the merged rows
@@ -93,9 +91,3 @@ def _merge_staged(index: np.ndarray, groups: list) -> Rows:
     where = {k: last.attrs[k] for k in last.attrs if k.startswith("stage") or k == STAGED}
     return Rows(read_type(last), len(index), present=None if has.all() else has, staged=where)
 
-
-def _as_rows(gathered: tuple[Runs, np.ndarray], rtype: ResultType) -> Rows:
-    """:func:`~hpcpet.storage.runlength.gather`'s runs as the rows of a column of type ``rtype``."""
-    runs, covered = gathered
-    return Rows(rtype, runs.n, present=None if covered.all() else covered,
-                runs=replace(runs, values=runs.values.astype(rtype.dtype, copy=False)))

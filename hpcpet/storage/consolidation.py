@@ -8,7 +8,6 @@ Fixed-shape columns are streamed one segment at a time.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import h5py
@@ -76,14 +75,12 @@ def consolidate(path: str, attrs: dict[str, Any], stage: Stage | None = None) ->
             info_types = snap.result_types(L.INFO)
             if info_types:
                 info = out.create_group(L.INFO)
-                for name, rtype in info_types.items():  # regular columns: shuffle + deflate 1 packs them
+                for name, rtype in info_types.items():  # as runs, else shuffle + deflate 1 packs them
                     if rtype.kind == FIXED:
                         sources = snap.sources(name, L.INFO, placed)
                         runs = gather(n, [(None if w is None else w.blocks(), g) for w, g in sources])
                         if runs is not None:  # host, worker, start times of short runs...: a few numbers a batch
-                            Rows(rtype, n, present=None if runs[1].all() else runs[1],
-                                 runs=replace(runs[0], values=runs[0].values.astype(rtype.dtype))).write(
-                                info, name, snap.set_size)
+                            Rows.from_runs(runs, rtype).write(info, name, snap.set_size)
                             continue
                         write_fixed(info, name, n, rtype, sources, snap.set_size, compression=parse("gzip:1"),
                                     fill=_first_value(sources))

@@ -66,31 +66,27 @@ def grid_chunk_rows(kind: str, shape, dtype, compression: dict, n_runs: int, set
 
 def write_grid(g: h5py.Group, data: np.ndarray, grid: Grid, fill) -> None:
     """Create ``g/grid`` holding ``data[k]`` at row ``grid.index[k]`` (rows written in run order)."""
-    from .rows import plan_runs
+    from .rows import places, plan_runs
 
     index = np.asarray(grid.index)
     shape = data.shape[1:]
     rows = int(index.max()) + 1
     ds = g.create_dataset(GRID, (rows,) + shape, data.dtype, chunks=(min(grid.chunk_rows, rows),) + shape,
                           fillvalue=fill, **grid.compression)
-    order, spans = plan_runs(index)  # in run order: a chunk split over two spans is still in the cache
-    block = data if order is None else data[order]
-    pos = 0
-    for a, b in spans:
-        ds[a:b] = block[pos:pos + b - a]
-        pos += b - a
+    for a, b, where in places(*plan_runs(index)):  # in run order: a chunk split over two spans is still in the cache
+        ds[a:b] = data[where]
 
 
 def read_grid(g: h5py.Group, runs: np.ndarray | None = None) -> np.ndarray:
     """Rows of ``g/grid`` for ``runs`` (default: the segment's ``runs/index``), in that order."""
     from .compression import enable_readers
-    from .stage import _places
+    from .rows import places, plan_runs
 
     enable_readers()
     ds = g[GRID]
     runs = g.file[L.RUN_INDEX][()] if runs is None else np.asarray(runs)
     out = np.empty((len(runs),) + ds.shape[1:], ds.dtype)
-    for a, b, where in _places(runs):
+    for a, b, where in places(*plan_runs(runs)):
         out[where] = ds[a:b]
     return out
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import h5py
@@ -60,6 +60,14 @@ class Rows:
         return self.rtype.kind
 
     # ------------------------------------------------------------------ building
+    @classmethod
+    def from_runs(cls, gathered: tuple[Runs, np.ndarray], rtype: ResultType) -> "Rows":
+        """The rows of type ``rtype`` that :func:`~hpcpet.storage.runlength.gather` found:
+        ``(runs, covered)``."""
+        runs, covered = gathered
+        return cls(rtype, runs.n, present=None if covered.all() else covered,
+                   runs=replace(runs, values=runs.values.astype(rtype.dtype, copy=False)))
+
     @classmethod
     def from_column(cls, col: Column, rtype: ResultType, keep: np.ndarray) -> "Rows":
         """The rows ``keep`` (bool mask) of a worker's column, converted to ``rtype`` (lossless)."""
@@ -466,14 +474,19 @@ def _write_rest(ds: h5py.Dataset, where, src: h5py.Group, dtype: np.dtype, has: 
     _place(put, block, *plan_runs(rows))
 
 
+def places(order: np.ndarray | None, spans: list[tuple[int, int]]):
+    """``(lo, hi, where)`` for each of the :func:`plan_runs` ``spans``: the rows ``where`` (a slice,
+    or indices) of the planned run indices hold runs ``lo .. hi-1``, in order."""
+    pos = 0
+    for lo, hi in spans:
+        yield lo, hi, slice(pos, pos + hi - lo) if order is None else order[pos:pos + hi - lo]
+        pos += hi - lo
+
+
 def _place(put, block: np.ndarray, order: np.ndarray | None, spans: list[tuple[int, int]]) -> None:
     """``put`` the rows of ``block`` (in ``order``, if given) at the run ``spans`` (see :func:`plan_runs`)."""
-    if order is not None:
-        block = block[order]
-    start = 0
-    for a, b in spans:
-        put(a, block[start:start + b - a])
-        start += b - a
+    for lo, _, where in places(order, spans):
+        put(lo, block[where])
 
 
 def _put(ds: h5py.Dataset, a: int, block: np.ndarray, skip) -> None:

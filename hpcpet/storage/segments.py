@@ -95,8 +95,9 @@ def write_segment(results_path: str, first: int, last: int, seg: SegmentData, se
             import json
 
             a["result_options"] = json.dumps(seg.options)
-        if seg.grid_bytes():
-            a[GRID_BYTES] = seg.grid_bytes()
+        grid_bytes = seg.grid_bytes()
+        if grid_bytes:
+            a[GRID_BYTES] = grid_bytes
         if seg.stages:
             import json
 
@@ -348,9 +349,10 @@ class MemorySegment:
         return {name: rows.rtype for name, rows in self._of(root).items()}
 
     def rows(self, root: str, name: str) -> Rows:
-        rows = self._of(root)[name]
+        held = self._of(root)
+        rows = held[name]
         if rows.runs is not None and rows.data is None:  # run info held as runs: as the disk gives it
-            rows = replace(rows, data=rows.runs.expand(), runs=None)
+            rows = held[name] = replace(rows, data=rows.runs.expand(), runs=None)  # expanded once
         return rows
 
     def value(self, root: str, name: str, run: int):

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..widening import ResultType
 from . import layout as L
-from .rows import plan_runs, spans
+from .rows import places, plan_runs, spans
 
 #: results whose runs store at least this many bytes each (fixed shape, uncompressed) are staged
 STAGE_MIN_ROW_BYTES = 4096
@@ -99,7 +99,7 @@ class Stage:
         """The rows of ``runs`` written so far (a writer's own view of runs not yet committed)."""
         ds, rtype, _ = self.columns[name]
         out = np.empty((len(runs),) + tuple(rtype.shape), np.dtype(rtype.dtype))
-        for a, b, where in _places(runs):
+        for a, b, where in places(*plan_runs(np.asarray(runs))):
             out[where] = ds[a:b]
         return out
 
@@ -140,7 +140,7 @@ def read_staged(g: h5py.Group, rtype: ResultType) -> np.ndarray:
     fd = os.open(path, os.O_RDONLY)
     try:
         flat = out.reshape(len(index), -1).view(np.uint8)
-        for lo, hi, where in _places(index):
+        for lo, hi, where in places(*plan_runs(index)):
             want = (hi - lo) * row
             raw = os.pread(fd, want, offset + lo * row)
             if len(raw) < want:  # a row never written (the run failed or did not add it): zeros
@@ -149,15 +149,6 @@ def read_staged(g: h5py.Group, rtype: ResultType) -> np.ndarray:
     finally:
         os.close(fd)
     return out
-
-
-def _places(runs: np.ndarray):
-    """``(lo, hi, where)`` for each span of consecutive runs: rows ``where`` of ``runs`` hold runs ``lo..hi-1``."""
-    order, ranges = plan_runs(np.asarray(runs))
-    pos = 0
-    for lo, hi in ranges:
-        yield lo, hi, slice(pos, pos + hi - lo) if order is None else order[pos:pos + hi - lo]
-        pos += hi - lo
 
 
 def referenced(segment: h5py.File) -> list[str]:

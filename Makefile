@@ -10,6 +10,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[mpich,scoop,analysis,test]"
+	$(PY) -m compileall -q hpcpet  # bytecode, as a wheel install has (PYTHONDONTWRITEBYTECODE stops lazy writes)
 	touch $@
 
 ## demo: create .venv, install hpcpet with the mpich wheel, run an exploration under mpiexec

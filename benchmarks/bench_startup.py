@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+import common  # noqa: F401  (compiles hpcpet to bytecode, as an installed package has it)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
 MPIEXEC = os.path.join(BIN, "mpiexec")

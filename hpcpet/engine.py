@@ -116,7 +116,7 @@ def run_loop(traj, attrs, fn, args, kwargs, lists, names, start, columns, failed
     by_raw = traj._by_raw
     {loop}
         try:
-            ret = fn(traj, *args, **kwargs)
+            ret = {call}
         except RUN_ERRORS as exc:  # a failing run never stops the exploration
             if failed(k, exc):
                 return
@@ -137,13 +137,15 @@ _LOOPS: dict[tuple, Callable] = {}
 TIME_EACH_RUN = 20e-6
 
 
-def _run_loop(mirrored: tuple[bool, ...], timed: bool) -> Callable:
+def _run_loop(mirrored: tuple[bool, ...], timed: bool, extra: bool) -> Callable:
     """The run loop for explored parameters of which ``mirrored`` are attributes too (compiled once).
 
     It takes the explored lists followed by the lists of the mirrored ones
-    again. The ``timed`` loop notes each run's start in ``marks``.
+    again. The ``timed`` loop notes each run's start in ``marks``. Only an
+    ``extra`` loop passes the run function extra arguments (``fn(traj)`` is
+    ~0.1 us cheaper than ``fn(traj, *(), **{})``).
     """
-    loop = _LOOPS.get((mirrored, timed))
+    loop = _LOOPS.get((mirrored, timed, extra))
     if loop is None:
         names = ", ".join(f"n{i}" for i in range(len(mirrored)))
         targets = ", ".join([f"traj[n{i}]" for i in range(len(mirrored))] +
@@ -152,8 +154,9 @@ def _run_loop(mirrored: tuple[bool, ...], timed: bool) -> Callable:
                      "count": itertools.count, "starmap": itertools.starmap,
                      "repeat": itertools.repeat}
         head = (_TIMED_FOR if timed else _UNTIMED_FOR).format(targets=targets)
-        exec(_LOOP_SOURCE.format(names=names, loop=head), namespace)
-        loop = _LOOPS[mirrored, timed] = namespace["run_loop"]
+        call = "fn(traj, *args, **kwargs)" if extra else "fn(traj)"
+        exec(_LOOP_SOURCE.format(names=names, loop=head, call=call), namespace)
+        loop = _LOOPS[mirrored, timed, extra] = namespace["run_loop"]
     return loop
 
 
@@ -414,7 +417,7 @@ class Worker:
         marks, perf0, unix0 = self.board.begin(start, n)
         timed = careful or self.always_timed or self.per_run is None or self.per_run >= TIME_EACH_RUN
         try:
-            _run_loop(mirrored, timed)(traj, traj.__dict__, fn, args, kwargs, lists, names, start, columns, failed,
+            _run_loop(mirrored, timed, bool(args or kwargs))(traj, traj.__dict__, fn, args, kwargs, lists, names, start, columns, failed,
                                 marks, time.perf_counter)
         finally:
             t_end = time.perf_counter()

@@ -262,3 +262,47 @@ def test_append_segments_is_what_a_worker_does_with_a_new_generation():
     assert worker_side.append_segments(pickle.loads(pickle.dumps(new_segments))) == range(2, 4)
     assert worker_side.exploration == master.exploration
     assert worker_side.exploration.column("x").tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_run_facts_are_hidden_by_explored_parameters_and_groups():
+    """``traj.seed`` / ``traj.generation`` give a parameter or group of that name, run by run."""
+    from hpcpet.engine import FrozenInput, Worker
+
+    traj = Trajectory()
+    with pytest.warns(UserWarning, match="traj.seed gives this parameter"):
+        traj.add_parameter("seed", 0)
+    with pytest.warns(UserWarning, match="traj.generation gives this parameter"):
+        traj.add_parameter("generation.size", 5)
+    traj.add_parameter("neuron.tau", 1.0)
+    traj.explore({"seed": [3, 4, 5], "neuron.tau": [0.5, 0.25, 0.125]})
+    traj.freeze()
+
+    def run(t):
+        assert isinstance(t.generation, Group) and t.generation.size == 5
+        t.add_result("seed", t.seed)
+        t.add_result("tau", t.neuron.tau)
+        with pytest.raises(AttributeError):
+            t.neuron_tau
+        assert not hasattr(t, "_private") and getattr(t, "nope", 7) == 7
+
+    result = Worker(FrozenInput(traj, run)).run_batch(range(0, 3))
+    assert list(result.status) == [1] * 3, result.errors
+    assert result.columns["seed"].data.tolist() == [3, 4, 5]
+    assert result.columns["tau"].data.tolist() == [0.5, 0.25, 0.125]
+
+
+def test_extra_run_arguments_reach_every_run():
+    from hpcpet.engine import FrozenInput, Worker
+
+    traj = Trajectory()
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [1.0, 2.0]})
+    traj.freeze()
+
+    def run(t, scale, offset=0.0):
+        t.add_result("y", t.x * scale + offset)
+
+    result = Worker(FrozenInput(traj, run, (10.0,), {"offset": 1.0})).run_batch(range(0, 2))
+    assert result.columns["y"].data.tolist() == [11.0, 21.0]
+    bare = Worker(FrozenInput(traj, lambda t: t.add_result("y", t.x))).run_batch(range(0, 2))
+    assert bare.columns["y"].data.tolist() == [1.0, 2.0]

@@ -1,8 +1,11 @@
 """Heavy per-run arrays (issue 15): hpcpet's backends against the h5py floor and the disk.
 
-usage: python benchmarks/bench_heavy.py [--quick]
+usage: python benchmarks/bench_heavy.py [--quick] [--reps N]
 
-Side by side in one run, whole commands on these 2 cores:
+Side by side in one run, whole commands on these 2 cores, each repeated N times (default 3,
+interleaved, so that the machine's noise hits every command alike; medians reported; every
+command writes a file that does not exist yet, as the floor does: deleting the previous 400 MB
+output inside the timing cost hpcpet ~0.15 s the floor never paid):
 - `dd` of the same number of bytes with fsync (the disk);
 - the floor: one process makes the same arrays and writes them with h5py, one dataset per
   bucket of 1000 runs, then fsyncs (timed in the process, and as a whole command: whole-command
@@ -10,7 +13,9 @@ Side by side in one run, whole commands on these 2 cores:
 - hpcpet serial, pool (2) and `mpiexec -n 3`, for 4,000 x 100 kB and 400 x 1 MB;
 - `--compression zstd` on a relaxing voltage trace (file size and throughput), serial, pool and
   `mpiexec -n 3` (the uncompressed trace, serial, for the file size it is compared with);
-- the writer's own ceiling: pre-made batches fed to the Writer, no workers.
+- the writer's own ceiling: pre-made batches fed to the Writer, no workers;
+- pypet 0.7 storing the same array per run (`$set.$.v`, its default zlib compression, one
+  process) at a tenth of the runs (a size it finishes), once.
 Targets: every backend >= 0.7x the floor's throughput; zstd file <= 0.3x at >= 0.5x the floor.
 """
 import os
@@ -19,9 +24,12 @@ import sys
 import tempfile
 import time
 
-from common import BIN, HERE, PY, table, timed
+import statistics
+
+from common import BIN, HERE, PY, pypet_python, table, timed
 
 QUICK = "--quick" in sys.argv
+REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else (1 if QUICK else 3)
 EXP = os.path.join(HERE, "heavy_experiment.py")
 
 FLOOR = """
@@ -68,48 +76,104 @@ def dd(path, mb):
     return time.perf_counter() - t0
 
 
+def fresh(path):
+    """Remove ``path`` (and a leftover segment folder) so the next command writes a new file."""
+    for p in (path, path + ".segments"):
+        if os.path.isdir(p):
+            subprocess.run(["rm", "-rf", p], check=True)
+        elif os.path.exists(p):
+            os.unlink(p)
+    subprocess.run(["sync"], check=True)  # the previous command's dirty pages are not this one's
+
+
+def commands(n, kb, tmp):
+    """(label, function returning seconds, output path or None, kind) of every timed command."""
+    mpiexec = [os.path.join(BIN, "mpiexec"), "-n", "3"]
+    env = {"HPCPET_HEAVY_N": str(n), "HPCPET_HEAVY_KB": str(kb)}
+    out = []
+
+    def script(code, path):
+        return lambda: float(subprocess.run([PY, "-c", code, str(n), str(kb), path], capture_output=True,
+                                            text=True, check=True).stdout.strip().splitlines()[-1])
+
+    def hpcpet(prefix, extra, path, trace):
+        e = {**env, "HPCPET_HEAVY_TRACE": "1"} if trace else env
+        return lambda: timed([*prefix, PY, "-m", "hpcpet", "run", EXP, "-o", path, "--quiet", *extra], env=e)[0]
+
+    p = os.path.join(tmp, "dd.bin")
+    out.append(("dd with fsync (the disk)", lambda: dd(p, int(n * kb / 1000)), p, "disk"))
+    p = os.path.join(tmp, "floor.h5")
+    floor_times = {}
+
+    def floor():
+        whole, stdout = timed([PY, "-c", FLOOR, str(n), str(kb), p])
+        floor_times.setdefault("in", []).append(float(stdout.strip().splitlines()[-1]))
+        return whole
+    out.append(("floor as a whole command (python, numpy, h5py start-up included)", floor, p, "floor"))
+    p = os.path.join(tmp, "ceiling.h5")
+    out.append(("hpcpet Writer alone (pre-made batches, in process)", script(CEILING, p), p, "ceiling"))
+    for label, prefix, extra in (("serial", (), ("--backend", "serial")),
+                                 ("pool 2", (), ("--backend", "pool", "--ncores", "2")),
+                                 ("mpiexec -n 3", mpiexec, ())):
+        p = os.path.join(tmp, f"h-{label[:4]}.h5")
+        out.append((f"hpcpet {label} (whole command)", hpcpet(prefix, extra, p, False), p, "hpcpet"))
+    for spec, label, prefix, extra in (("none", "serial", (), ("--backend", "serial")),
+                                       ("zstd", "serial", (), ("--backend", "serial")),
+                                       ("zstd", "pool 2", (), ("--backend", "pool", "--ncores", "2")),
+                                       ("zstd", "mpiexec -n 3", mpiexec, ())):
+        p = os.path.join(tmp, f"trace-{spec}-{label[:4]}.h5")
+        target = " (target >= 0.5, file <= 0.3x)" if spec == "zstd" else ""
+        out.append((f"hpcpet {label}, voltage trace, --compression {spec}{target}",
+                    hpcpet(prefix, (*extra, "--compression", spec), p, True), p, "hpcpet"))
+    return out, floor_times
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="hpcpet-heavy-")
     cases = [(400, 100), (40, 1000)] if QUICK else [(4000, 100), (400, 1000)]
-    mpiexec = [os.path.join(BIN, "mpiexec"), "-n", "3"]
+    pp = pypet_python()
     for n, kb in cases:
         mb = n * kb / 1000
+        cmds, floor_in = commands(n, kb, tmp)
+        times = {label: [] for label, *_ in cmds}
+        for _ in range(REPS):  # interleaved: every command once per repetition
+            for label, fn, path, _kind in cmds:
+                fresh(path)
+                times[label].append(fn())
+        med = {label: statistics.median(t) for label, t in times.items()}
+        floor_whole = med[cmds[1][0]]
+        floor = statistics.median(floor_in["in"])
         rows = []
-        t = dd(os.path.join(tmp, "dd.bin"), int(mb))
-        rows.append(["dd with fsync (the disk)", f"{t:.2f}", f"{mb / t:,.0f}", "-", "-"])
-        whole, out = timed([PY, "-c", FLOOR, str(n), str(kb), os.path.join(tmp, "floor.h5")])
-        floor = float(out.strip().splitlines()[-1])
-        rows.append(["floor: h5py, one dataset per bucket, fsync (in process)", f"{floor:.2f}",
-                     f"{mb / floor:,.0f}", "1.00", "-"])
-        rows.append(["floor as a whole command (python, numpy, h5py start-up included)", f"{whole:.2f}",
-                     f"{mb / whole:,.0f}", "1.00 (whole-command rows)", "-"])
-        out = subprocess.run([PY, "-c", CEILING, str(n), str(kb), os.path.join(tmp, "ceiling.h5")],
-                             capture_output=True, text=True, check=True).stdout
-        ceil = float(out.strip().splitlines()[-1])
-        rows.append(["hpcpet Writer alone (pre-made batches, in process)", f"{ceil:.2f}", f"{mb / ceil:,.0f}",
-                     f"{floor / ceil:.2f}", "-"])
-        floor = whole  # whole commands are compared with the whole-command floor
-        env = {"HPCPET_HEAVY_N": str(n), "HPCPET_HEAVY_KB": str(kb)}
-        for label, prefix, extra in (("hpcpet serial", (), ("--backend", "serial")),
-                                     ("hpcpet pool 2", (), ("--backend", "pool", "--ncores", "2")),
-                                     ("hpcpet mpiexec -n 3", mpiexec, ())):
-            path = os.path.join(tmp, "h.h5")
-            dt, _ = timed([*prefix, PY, "-m", "hpcpet", "run", EXP, "-o", path, "--quiet", "--overwrite", *extra],
-                          env=env)
-            rows.append([label + " (whole command)", f"{dt:.2f}", f"{mb / dt:,.0f}", f"{floor / dt:.2f}",
-                         f"{os.path.getsize(path) / 2**20:.0f}"])
-        for spec, label, prefix, extra in (("none", "serial", (), ("--backend", "serial")),
-                                           ("zstd", "serial", (), ("--backend", "serial")),
-                                           ("zstd", "pool 2", (), ("--backend", "pool", "--ncores", "2")),
-                                           ("zstd", "mpiexec -n 3", mpiexec, ())):
-            path = os.path.join(tmp, f"trace-{spec}.h5")
-            dt, _ = timed([*prefix, PY, "-m", "hpcpet", "run", EXP, "-o", path, "--quiet", "--overwrite", *extra,
-                           "--compression", spec], env={**env, "HPCPET_HEAVY_TRACE": "1"})
-            target = " (target >= 0.5, file <= 0.3x)" if spec == "zstd" else ""
-            rows.append([f"hpcpet {label}, voltage trace, --compression {spec}{target}",
-                         f"{dt:.2f}", f"{mb / dt:,.0f}", f"{floor / dt:.2f}", f"{os.path.getsize(path) / 2**20:.1f}"])
-        table(f"{n:,} runs x {kb} kB float64 arrays ({mb:,.0f} MB)",
-              ["what", "seconds", "MB/s", "x floor throughput (target >= 0.7)", "file MB"], rows)
+        for label, _fn, path, kind in cmds:
+            t = med[label]
+            spread = f"{min(times[label]):.2f}-{max(times[label]):.2f}"
+            if kind == "disk":
+                ratio = "-"
+            elif kind == "floor":
+                rows.append(["floor: h5py, one dataset per bucket, fsync (in process)", f"{floor:.2f}",
+                             f"{min(floor_in['in']):.2f}-{max(floor_in['in']):.2f}", f"{mb / floor:,.0f}",
+                             "1.00", "-"])
+                ratio = "1.00 (whole-command rows)"
+            elif kind == "ceiling":
+                ratio = f"{floor / t:.2f} (of the in-process floor)"
+            else:
+                ratio = f"{floor_whole / t:.2f}"
+            size = f"{os.path.getsize(path) / 2**20:.1f}" if kind in ("hpcpet", "ceiling") else "-"
+            rows.append([label, f"{t:.2f}", spread, f"{mb / t:,.0f}", ratio, size])
+        if pp:
+            pn = max(1, n // 10)
+            path = os.path.join(tmp, "pypet.hdf5")
+            fresh(path)
+            dt, _ = timed([pp, os.path.join(HERE, "peers", "pypet_heavy.py"), str(pn), str(kb), path], cwd=tmp)
+            pmb = pn * kb / 1000
+            rows.append([f"pypet 0.7, `$set.$.v`, default zlib, {pn:,} runs ({pmb:,.0f} MB), once", f"{dt:.2f}",
+                         "-", f"{pmb / dt:,.1f}", f"{floor_whole * pmb / mb / dt:.3f}",
+                         f"{os.path.getsize(path) / 2**20:.1f}"])
+        else:
+            rows.append(["pypet 0.7", "could not install", "-", "-", "-", "-"])
+        table(f"{n:,} runs x {kb} kB float64 arrays ({mb:,.0f} MB), median of {REPS}",
+              ["what", "seconds (median)", "min-max", "MB/s", "x floor throughput (target >= 0.7)", "file MB"],
+              rows)
     print(f"\n(files in {tmp})")
 
 

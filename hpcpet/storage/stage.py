@@ -35,6 +35,7 @@ import numpy as np
 
 from ..widening import ResultType
 from . import layout as L
+from .files import start_writeback
 from .rows import places, plan_runs, spans
 
 #: results whose runs store at least this many bytes each (fixed shape, uncompressed) are staged
@@ -70,6 +71,7 @@ class Stage:
         self.name = stage_name(seq)
         self.path = os.path.join(L.folder(results_path), self.name)
         self.h5 = h5py.File(self.path, "w", locking=False)
+        self._fd = os.open(self.path, os.O_RDONLY)  # for fsync and starting writeback
         #: result name -> (dataset, its type, byte offset of row 0)
         self.columns: dict[str, tuple[h5py.Dataset, ResultType, int]] = {}
         self.dirty = False
@@ -89,10 +91,16 @@ class Stage:
         return col is not None and col[1] == rtype and stop <= len(col[0])
 
     def put(self, name: str, start: int, block: np.ndarray, rows: np.ndarray) -> None:
-        """Write ``block[k]`` at run ``start + k`` for every k where ``rows`` is True."""
-        ds = self.columns[name][0]
+        """Write ``block[k]`` at run ``start + k`` for every k where ``rows`` is True.
+
+        The disk starts writing the rows at once (:func:`~hpcpet.storage.files.start_writeback`),
+        so the fsync of the next checkpoint waits for little.
+        """
+        ds, _, offset = self.columns[name]
+        row = block[:1].nbytes
         for lo, hi in spans(np.flatnonzero(rows)):
             ds[start + lo:start + hi] = block[lo:hi]
+            start_writeback(self._fd, offset + (start + lo) * row, (hi - lo) * row)
             self.dirty = True
 
     def read(self, name: str, runs: np.ndarray) -> np.ndarray:
@@ -112,16 +120,15 @@ class Stage:
         """Make every row written so far durable (before a segment that commits them is published)."""
         if self.dirty:
             self.h5.flush()
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            os.fsync(self._fd)
             self.dirty = False
 
     def close(self) -> None:
         if self.h5.id.valid:
             self.h5.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def read_staged(g: h5py.Group, rtype: ResultType) -> np.ndarray:

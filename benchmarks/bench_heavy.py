@@ -14,6 +14,10 @@ output inside the timing cost hpcpet ~0.15 s the floor never paid):
 - `--compression zstd` on a relaxing voltage trace (file size and throughput), serial, pool and
   `mpiexec -n 3` (the uncompressed trace, serial, for the file size it is compared with);
 - the writer's own ceiling: pre-made batches fed to the Writer, no workers;
+- the same arrays from runs that first compute for 1 ms each (a spin loop, as a simulation
+  would), serial, pool and `mpiexec -n 3`: whether the parallel backends gain from their
+  workers while rank 0 stores 400 MB (with free runs there is nothing to gain, only the data
+  to move between processes and, under MPI, three ranks to start on two cores);
 - pypet 0.7 storing the same array per run (`$set.$.v`, its default zlib compression, one
   process) at a tenth of the runs (a size it finishes), once.
 Targets: every backend >= 0.7x the floor's throughput; zstd file <= 0.3x at >= 0.5x the floor.
@@ -96,8 +100,10 @@ def commands(n, kb, tmp):
         return lambda: float(subprocess.run([PY, "-c", code, str(n), str(kb), path], capture_output=True,
                                             text=True, check=True).stdout.strip().splitlines()[-1])
 
-    def hpcpet(prefix, extra, path, trace):
-        e = {**env, "HPCPET_HEAVY_TRACE": "1"} if trace else env
+    def hpcpet(prefix, extra, path, trace, work=0):
+        e = {**env, "HPCPET_HEAVY_TRACE": "1"} if trace else dict(env)
+        if work:
+            e["HPCPET_HEAVY_WORK_MS"] = str(work)
         return lambda: timed([*prefix, PY, "-m", "hpcpet", "run", EXP, "-o", path, "--quiet", *extra], env=e)[0]
 
     p = os.path.join(tmp, "dd.bin")
@@ -125,6 +131,13 @@ def commands(n, kb, tmp):
         target = " (target >= 0.5, file <= 0.3x)" if spec == "zstd" else ""
         out.append((f"hpcpet {label}, voltage trace, --compression {spec}{target}",
                     hpcpet(prefix, (*extra, "--compression", spec), p, True), p, "hpcpet"))
+    work = 1  # ms per run
+    for label, prefix, extra in (("serial", (), ("--backend", "serial")),
+                                 ("pool 2", (), ("--backend", "pool", "--ncores", "2")),
+                                 ("mpiexec -n 3", mpiexec, ())):
+        p = os.path.join(tmp, f"work-{label[:4]}.h5")
+        out.append((f"hpcpet {label}, runs computing {work} ms each first (serial: >= {n * work / 1000:.1f} s)",
+                    hpcpet(prefix, extra, p, False, work), p, "work"))
     return out, floor_times
 
 
@@ -144,6 +157,7 @@ def main():
         floor_whole = med[cmds[1][0]]
         floor = statistics.median(floor_in["in"])
         rows = []
+        serial_work = None
         for label, _fn, path, kind in cmds:
             t = med[label]
             spread = f"{min(times[label]):.2f}-{max(times[label]):.2f}"
@@ -156,9 +170,12 @@ def main():
                 ratio = "1.00 (whole-command rows)"
             elif kind == "ceiling":
                 ratio = f"{floor / t:.2f} (of the in-process floor)"
+            elif kind == "work":  # the serial row comes first
+                serial_work = t if label.startswith("hpcpet serial") else serial_work
+                ratio = f"{serial_work / t:.2f}x serial's speed"
             else:
                 ratio = f"{floor_whole / t:.2f}"
-            size = f"{os.path.getsize(path) / 2**20:.1f}" if kind in ("hpcpet", "ceiling") else "-"
+            size = f"{os.path.getsize(path) / 2**20:.1f}" if kind in ("hpcpet", "ceiling", "work") else "-"
             rows.append([label, f"{t:.2f}", spread, f"{mb / t:,.0f}", ratio, size])
         if pp:
             pn = max(1, n // 10)

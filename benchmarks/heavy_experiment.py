@@ -2,8 +2,10 @@
 
 HPCPET_HEAVY_TRACE=1 stores a membrane voltage that relaxes to rest instead (long constant
 stretches: what compression is for); otherwise the array is cheap to make and incompressible.
+HPCPET_HEAVY_WORK_MS=t makes each run compute (spin) for t ms first, as a simulation would.
 """
 import os
+import time
 
 import numpy as np
 
@@ -12,6 +14,7 @@ import hpcpet
 N = int(os.environ.get("HPCPET_HEAVY_N", "4000"))
 KB = int(os.environ.get("HPCPET_HEAVY_KB", "100"))
 TRACE = os.environ.get("HPCPET_HEAVY_TRACE") == "1"
+WORK = float(os.environ.get("HPCPET_HEAVY_WORK_MS", "0")) / 1000
 _BASE = np.random.default_rng(0).random(KB * 128)
 
 
@@ -21,6 +24,10 @@ def build(traj):
 
 
 def run(traj):
+    if WORK:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < WORK:
+            pass
     if TRACE:
         v = np.full(KB * 128, -65.0)
         k = min(len(v), 2000)

@@ -248,3 +248,32 @@ def test_next_runs_sees_staged_rows_not_yet_committed(tmp_path):
     hpcpet.Environment(traj, path, progress="quiet").run(run, next_runs=next_runs)  # small: nothing committed
     assert seen == [True, True, True]
     _check(path, 18)
+
+
+def test_writeback_starts_on_exactly_the_rows_written(tmp_path, monkeypatch):
+    """Each staged span is handed to the disk at once: the ranges named are the rows' bytes."""
+    from hpcpet.storage import files
+
+    ranges = []
+    real = files.start_writeback
+    monkeypatch.setattr(stage_mod, "start_writeback",
+                        lambda fd, off, n: (ranges.append((off, n)), real(fd, off, n)))
+    path = str(tmp_path / "w.h5")
+    w = Writer.create(path, _traj(20), set_size=8)
+    w.write(_batch(10, 20, skip={13}))
+    w.write(_batch(0, 10))
+    stage_path = os.path.join(path + ".segments", stage_mod.stage_name(1))
+    w.checkpoint()
+    row = WIDTH * 8
+    with open(stage_path, "rb") as fh:
+        raw = fh.read()
+    seen = []
+    for off, n in ranges:
+        assert n % row == 0
+        for k in range(n // row):
+            rowbytes = raw[off + k * row:off + (k + 1) * row]
+            seen.append(int(np.frombuffer(rowbytes, np.float64)[0]))  # value(i) starts with i
+    assert sorted(seen) == [i for i in range(20) if i != 13]
+    w.close()
+    _check(path, 20, skip={13})
+    files.start_writeback(-1, 0, 4096)  # a bad descriptor: no head start, no error

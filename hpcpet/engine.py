@@ -417,8 +417,8 @@ class Worker:
         marks, perf0, unix0 = self.board.begin(start, n)
         timed = careful or self.always_timed or self.per_run is None or self.per_run >= TIME_EACH_RUN
         try:
-            _run_loop(mirrored, timed, bool(args or kwargs))(traj, traj.__dict__, fn, args, kwargs, lists, names, start, columns, failed,
-                                marks, time.perf_counter)
+            loop = _run_loop(mirrored, timed, bool(args or kwargs))
+            loop(traj, traj.__dict__, fn, args, kwargs, lists, names, start, columns, failed, marks, time.perf_counter)
         finally:
             t_end = time.perf_counter()
             self.board.end()

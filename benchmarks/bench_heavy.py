@@ -23,12 +23,11 @@ output inside the timing cost hpcpet ~0.15 s the floor never paid):
 Targets: every backend >= 0.7x the floor's throughput; zstd file <= 0.3x at >= 0.5x the floor.
 """
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-
-import statistics
 
 from common import BIN, HERE, PY, pypet_python, table, timed
 

@@ -480,13 +480,14 @@ class Environment:
                 (terminate or self.backend.close)()
             finally:
                 if sink is not None:  # write what was received (at most the queue's bound)
-                    late_error = sink.close()
+                    late_error = sink.close(finish=write_error is None)
                     if isinstance(late_error, (OSError, RuntimeError)) and write_error is None:
                         write_error, late_error = late_error, None
                 progress.close()
                 writer = written()
-                if writer is None:
-                    pass
+                if writer is None or sink is not None and sink.finished:
+                    if sink is not None and sink.close_error is not None:
+                        raise sink.close_error
                 elif write_error is None:
                     writer.close()
                 else:
@@ -541,6 +542,9 @@ class _Sink:
         self._on_failed = source.stop if fail_fast else None
         self._counts: deque = deque()  # (runs, failed) written and not yet shown
         self._deferred: list[Callable[[], None]] = []  # writer calls waiting for the next put or drain
+        #: the writer thread closed the writer (see :meth:`close`), and what that raised
+        self.finished = False
+        self.close_error: BaseException | None = None
         self.queue = WriteQueue(self._take, write_queue.limit_bytes(), first=self._create,
                                 on_error=source.abort) if threaded else None
         if self.queue is None:
@@ -598,12 +602,27 @@ class _Sink:
             self.queue.drain()
         self._show()
 
-    def close(self) -> BaseException | None:
-        """Write what is queued and stop the thread; return its error if it was not raised yet."""
+    def close(self, finish: bool = False) -> BaseException | None:
+        """Write what is queued and stop the thread; return its error if it was not raised yet.
+
+        ``finish``: the writer thread also closes the writer (consolidates the
+        file) once everything is written, unless writing failed; then
+        :attr:`finished` is True and :attr:`close_error` holds what the close
+        raised. So one thread makes every write of the file, the close's
+        included (the crash tests aim at the k-th write of that thread).
+        """
         self._deferred.clear()
-        late = self.queue.close() if self.queue is not None else None
+        late = self.queue.close(self._finish if finish else None) if self.queue is not None else None
         self._show()
         return late
+
+    def _finish(self) -> None:
+        if self.writer is not None:
+            self.finished = True
+            try:
+                self.writer.close()
+            except BaseException as exc:  # raised by the dispatching thread, as if it had closed
+                self.close_error = exc
 
     def _show(self) -> None:
         while self._counts:

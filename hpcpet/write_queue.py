@@ -143,9 +143,15 @@ class WriteQueue:
                 self._cond.wait()
             self._raise()
 
-    def close(self) -> BaseException | None:
-        """Write what is queued, stop the thread; return the writer's error if not raised yet."""
+    def close(self, last: Callable[[], None] | None = None) -> BaseException | None:
+        """Write what is queued, stop the thread; return the writer's error if not raised yet.
+
+        ``last``: called in the thread after everything queued, unless writing failed
+        (the writer's close: so that one thread makes every write of the file).
+        """
         with self._cond:
+            if last is not None and self._error is None:
+                self._items.append((last, 0))
             self._closing = True
             self._cond.notify_all()
         self._thread.join()

@@ -106,12 +106,30 @@ class Trace:
     calls: list[Call]
     killed: bool
     writers: int  # processes/threads with file-modifying calls (the writer only, normally)
+    #: of each syscall, the most calls any other task made (files, pipes and sockets alike):
+    #: strace counts per task, so a kill aimed at the writer's n-th call of a syscall lands in
+    #: another task instead when that task reaches its own n-th first (MPI's main thread writes
+    #: to sockets and pipes ~90 times)
+    others: Counter = field(default_factory=Counter)
 
     def __len__(self) -> int:
         return len(self.calls)
 
     def at(self, position: int) -> Call:
         return self.calls[position - 1]
+
+    def aimable(self, position: int) -> bool:
+        """Whether a kill aimed at ``position`` can only land in the writer (with room for variation)."""
+        c = self.at(position)
+        other = self.others[c.name]
+        return other == 0 or c.nth > other + max(8, other // 4)
+
+    def nearest_aimable(self, position: int) -> int:
+        """``position``, or the nearest later (else earlier) one that :meth:`aimable` allows."""
+        for p in [*range(position, len(self) + 1), *range(position - 1, 0, -1)]:
+            if self.aimable(p):
+                return p
+        return position
 
     def used(self) -> Counter:
         """How often the writer made each syscall on a file."""
@@ -154,7 +172,11 @@ def parse_trace(path: str) -> Trace:
     if not per_task:
         return Trace([], bool(killed), 0)
     writer = max(per_task, key=lambda t: len(per_task[t]))
-    return Trace(per_task[writer], writer in killed, len(per_task))
+    others = Counter()
+    for tid, counts in seen.items():
+        if tid != writer:
+            others |= counts  # the most of each syscall in any one task
+    return Trace(per_task[writer], writer in killed, len(per_task), others)
 
 
 def strace_prefix(trace_file: str, kill: Call | None = None) -> list[str]:
@@ -401,6 +423,8 @@ class Trial:
         p = []
         if not self.killed:
             p.append("the kill did not happen")
+        elif self.position == 0:
+            p.append("the kill landed in another task than the writer (aimed at a call it makes too)")
         if self.timed_out or self.stragglers:
             p.append(f"the killed job did not end by itself ({self.stragglers} processes left)")
         if self.state == "unreadable":
@@ -570,7 +594,7 @@ def kill_run(ref: Reference, folder: str, position: int, phase: str) -> Trial:
     if not trial.killed and job.backend == "mpi" and len(got) and not trial.timed_out:
         # this run made fewer writes than the reference (MPI: results arrived in another
         # order): aim again, as far from the end of this run's own sequence
-        k = len(got) - (len(ref.trace) - position)
+        k = got.nearest_aimable(max(1, len(got) - (len(ref.trace) - position)))
         shutil.rmtree(folder)
         prepare(folder)
         trial = Trial(job.backend, phase, position, retried_at=k)
@@ -669,6 +693,14 @@ def close_positions(ref: Reference, n: int = 30) -> list[int]:
     return list(range(max(1, t - n + 1), t + 1))
 
 
+def close_start(ref: Reference) -> int:
+    """The first position after the last segment was published: the close's consolidation, publish
+    of the results file and removal of the segments (MPI: where its close positions spread)."""
+    last = max((k for k, c in enumerate(ref.trace.calls, 1)
+                if c.name.startswith("rename") and "/seg-" in c.target and ".tmp" in c.target), default=0)
+    return min(last + 1, len(ref.trace))
+
+
 #: the jobs of the suite: serial batches straddle buckets (partly written buckets); under MPI
 #: one bucket per batch keeps the write sequence nearly the same from run to run
 SERIAL_JOB = Job(backend="serial", batch_size=70)
@@ -683,17 +715,21 @@ def positions(ref: Reference, phase: str, n: int | None = None) -> list[int]:
     """The positions of ``phase`` (header, spread, close) for ``ref``'s backend, as in :data:`PLAN`.
 
     MPI write sequences vary by a few calls between runs (results arrive in
-    another order), so its close is aimed at the last ``n + 4 .. 5`` writes,
-    and :func:`kill_run` aims again at a run that made fewer writes; each
-    trial records where the kill landed.
+    another order), so its close is aimed at positions spread from the last
+    segment's publish to the 5th write from the end, and :func:`kill_run`
+    aims again at a run that made fewer writes; each trial records where the
+    kill landed. Every position is one a kill can only reach in the writer
+    (:meth:`Trace.nearest_aimable`).
     """
     n = PLAN[ref.job.backend][phase] if n is None else n
     t = len(ref.trace)
     if phase == "header":
-        return header_positions(ref, n)
-    if phase == "close":
-        return close_positions(ref, n) if ref.job.backend == "serial" else list(range(t - n - 4, t - 4))
-    return spread(ref.header_end + 2, t - 30 if ref.job.backend == "serial" else t - 15, n)
+        chosen = header_positions(ref, n)
+    elif phase == "close":
+        chosen = close_positions(ref, n) if ref.job.backend == "serial" else spread(close_start(ref), t - 4, n)
+    else:
+        chosen = spread(ref.header_end + 2, t - 30 if ref.job.backend == "serial" else t - 15, n)
+    return sorted({ref.trace.nearest_aimable(p) for p in chosen})
 
 
 def resume_positions(start: "Interrupted", n: int = 8) -> list[int]:

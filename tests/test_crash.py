@@ -8,7 +8,8 @@ file-modifying system call (tests/crashkit.py says how), for
 * serial: the creation of the results file (the first writes), 40 positions
   spread over the run, **every one of the last 30 writes** (the close), and a
   kill of ``resume`` itself at 8 positions (4 spread, its last 4);
-* ``mpiexec -n 3``: 10 positions spread over the run and 10 in the close.
+* ``mpiexec -n 3``: 10 positions spread over the run and 10 spread over the close (from the last
+  segment's publish to the end), the writer thread making every write (the close's too).
 
 After each kill: ``info`` exits 0 without a traceback, ``hpcpet.load`` opens
 the file and every run marked done holds the values of an uninterrupted run;
@@ -122,6 +123,23 @@ def test_trace_positions_are_file_writes_of_the_writer(tmp_path):
     ref = ck.Reference(SERIAL, "/d/out.h5", got, ck.find_header_end(got, "/d/out.h5"))
     assert ref.header_end == 3  # the rename makes the results file appear
     assert ck.strace_prefix("o", got.at(4))[-1] == "inject=write:signal=KILL:when=3"
+
+
+def test_kills_are_aimed_only_where_no_other_task_gets_there_first(tmp_path):
+    """strace counts calls per task: the writer's 2nd write is not aimable while the main thread
+    (MPI's sockets) makes 40 writes; its 60th is; aiming moves to the nearest aimable position."""
+    lines = ['1  write(9<socket:[5]>, "cmd"..., 8) = 8\n'] * 40
+    lines += ['2  pwrite64(3</d/stage.h5>, "x"..., 8, 0) = 8\n', '2  write(4</d/status.json.tmp>, "{", 1) = 1\n',
+              '2  write(4</d/status.json.tmp>, "{", 1) = 1\n']
+    lines += ['2  write(4</d/status.json.tmp>, "{", 1) = 1\n'] * 60
+    trace = tmp_path / "t.txt"
+    trace.write_text("".join(lines))
+    got = ck.parse_trace(str(trace))
+    assert got.writers == 1 and got.others["write"] == 40 and len(got) == 63
+    assert got.aimable(1)  # pwrite64: no other task makes one
+    assert not got.aimable(2) and got.at(2).nth == 1
+    first = got.nearest_aimable(2)
+    assert got.at(first).nth == 40 + 10 + 1 and all(not got.aimable(p) for p in range(2, first))
 
 
 # ----------------------------------------------------------------------------- serial

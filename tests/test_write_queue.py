@@ -150,6 +150,45 @@ def test_a_call_runs_in_the_thread_in_its_place_and_its_error_is_the_writers():
     assert q.close() is None
 
 
+def test_close_runs_last_in_the_thread_after_every_write_unless_writing_failed():
+    order = []
+    q, write = slow_queue(MB, seconds=0.01)
+    for k in range(3):
+        q.put(batch(k, 100))
+    assert q.close(last=lambda: order.append((list(write.written), threading.current_thread().name))) is None
+    assert order == [([0, 1, 2], "hpcpet-writer")]
+
+    def write_fails(result):
+        raise OSError("disk full")
+
+    q = WriteQueue(write_fails, limit=MB)
+    q.put(batch(0, 100))
+    assert isinstance(q.close(last=lambda: order.append("closed")), OSError) and order[-1] != "closed"
+
+
+def test_the_writer_thread_closes_the_study_itself(tmp_path, monkeypatch):
+    """Under the pool the consolidation runs in the writer thread: one thread makes every write."""
+    import hpcpet
+    from hpcpet.storage import writer as writer_module
+
+    threads = []
+    close = writer_module.Writer.close
+
+    def recorded(self):
+        threads.append(threading.current_thread().name)
+        return close(self)
+
+    monkeypatch.setattr(writer_module.Writer, "close", recorded)
+    traj = hpcpet.Trajectory()
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [1.0, 2.0, 3.0]})
+    s = hpcpet.Environment(traj, str(tmp_path / "c.h5"), backend="pool", ncores=2, progress="quiet").run(
+        lambda t: t.add_result("y", t.x * 2))
+    assert s.done == 3 and threads == ["hpcpet-writer"]
+    with hpcpet.load(str(tmp_path / "c.h5")) as t:
+        assert t.get_from_runs("y").tolist() == [2.0, 4.0, 6.0]
+
+
 def test_the_bound_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("HPCPET_WRITE_QUEUE_MB", "2.5")
     assert limit_bytes() == int(2.5 * MB)

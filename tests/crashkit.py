@@ -150,6 +150,10 @@ def _is_file(name: str, args: str) -> tuple[bool, str]:
     return True, " -> ".join(paths) if paths else args[:80]
 
 
+#: files the experiment's runs append to (CRASH_LOG): written by the thread running the runs
+RUN_LOGS = ("/run.log", "/resume.log", "/again.log")
+
+
 def parse_trace(path: str) -> Trace:
     """Read an ``strace -f -y`` output file; the writer is the task with most file calls."""
     per_task: dict[int, list[Call]] = {}
@@ -167,7 +171,7 @@ def parse_trace(path: str) -> Trace:
             n = seen.setdefault(tid, Counter())
             n[name] += 1
             ok, target = _is_file(name, args)
-            if ok:
+            if ok and not target.endswith(RUN_LOGS):  # the runs' own log is the runs' task's, not the writer's
                 per_task.setdefault(tid, []).append(Call(name, n[name], target))
     if not per_task:
         return Trace([], bool(killed), 0)
@@ -205,16 +209,15 @@ class Job:
     def in_flight(self) -> int:
         """Most runs a kill may find executed but not committed: two batches per process.
 
-        Serial: the batch being checkpointed and, at most, the next one. MPI:
-        a batch being computed and one queued on each rank (rank 0: the batch
+        Serial: the batch being written and the one being run, and the batches
+        waiting for the writer thread (hpcpet.write_queue.MAX_BATCHES). MPI: a
+        batch being computed and one queued on each rank (rank 0: the batch
         being written and the one being handed to the writer thread), and the
-        batches waiting for rank 0's writer thread (hpcpet.write_queue.MAX_BATCHES).
+        batches waiting for rank 0's writer thread.
         """
-        if self.backend == "serial":
-            return self.batch_size * 2
         from hpcpet.write_queue import MAX_BATCHES
 
-        return self.batch_size * (2 * self.np + MAX_BATCHES)
+        return self.batch_size * (2 * (1 if self.backend == "serial" else self.np) + MAX_BATCHES)
 
     def env(self, log: str) -> dict:
         # a checkpoint after every batch: the write sequence is the same in every serial run

@@ -35,8 +35,9 @@ class Backend(ABC):
     #: the results file, set by the environment before :meth:`start`; for messages only
     #: (a backend never opens it)
     results_path: str = ""
-    #: True when the workers run apart from the master (other processes), so that the master's
-    #: writing can overlap with dispatching (the environment then writes in a thread of its own)
+    #: True when the master's writing can overlap with dispatching or running batches (the
+    #: environment then writes in a thread of its own): workers in other processes, or runs in
+    #: this thread while the writer's GIL-free work (compression, HDF5 writes, fsync) goes on
     overlap_writes: bool = False
 
     def __init__(self, ncores: int | None = None):

@@ -11,6 +11,9 @@ class SerialBackend(Backend):
     """Runs batches one after the other in this process."""
 
     name = "serial"
+    #: the runs go on in this thread while a writer thread writes: compression, h5py's writes and
+    #: fsync release the GIL, so they overlap with the runs
+    overlap_writes = True
 
     @property
     def workers(self) -> int:

@@ -485,9 +485,11 @@ class Environment:
                         write_error, late_error = late_error, None
                 progress.close()
                 writer = written()
-                if writer is None or sink is not None and sink.finished:
-                    if sink is not None and sink.close_error is not None:
-                        raise sink.close_error
+                closed = sink is not None and sink.finished  # by the writer thread
+                if closed and sink.close_error is not None:
+                    raise sink.close_error
+                if writer is None or closed:
+                    pass
                 elif write_error is None:
                     writer.close()
                 else:

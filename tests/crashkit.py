@@ -150,10 +150,6 @@ def _is_file(name: str, args: str) -> tuple[bool, str]:
     return True, " -> ".join(paths) if paths else args[:80]
 
 
-#: files the experiment's runs append to (CRASH_LOG): written by the thread running the runs
-RUN_LOGS = ("/run.log", "/resume.log", "/again.log")
-
-
 def parse_trace(path: str) -> Trace:
     """Read an ``strace -f -y`` output file; the writer is the task with most file calls."""
     per_task: dict[int, list[Call]] = {}
@@ -171,7 +167,7 @@ def parse_trace(path: str) -> Trace:
             n = seen.setdefault(tid, Counter())
             n[name] += 1
             ok, target = _is_file(name, args)
-            if ok and not target.endswith(RUN_LOGS):  # the runs' own log is the runs' task's, not the writer's
+            if ok and os.path.basename(target) not in OWN_FILES:  # the runs' own log is not the writer's
                 per_task.setdefault(tid, []).append(Call(name, n[name], target))
     if not per_task:
         return Trace([], bool(killed), 0)
@@ -704,13 +700,23 @@ def close_start(ref: Reference) -> int:
     return min(last + 1, len(ref.trace))
 
 
+def consolidation_positions(ref: Reference, n: int = 12, last: int = 30) -> list[int]:
+    """Positions spread over the close before its ``last`` writes, and the two at the rename that
+    publishes the results file (and the fsync before it): the consolidation and the publish."""
+    t = len(ref.trace)
+    name = os.path.basename(ref.path)
+    publish = [k for k, c in enumerate(ref.trace.calls, 1) if c.name.startswith("rename") and k >= close_start(ref)
+               and os.path.basename(c.target.split(" -> ")[-1]) == name]
+    return sorted(set(spread(close_start(ref), t - last, n)) | {p for k in publish[-1:] for p in (k - 1, k)})
+
+
 #: the jobs of the suite: serial batches straddle buckets (partly written buckets); under MPI
 #: one bucket per batch keeps the write sequence nearly the same from run to run
 SERIAL_JOB = Job(backend="serial", batch_size=70)
 MPI_JOB = Job(backend="mpi", batch_size=100)
 
 #: the suite's plan (tests/test_crash.py, benchmarks/crash_report.py): phase -> number of positions
-PLAN = {"serial": {"header": 8, "spread": 40, "close": 30, "resume": 8},
+PLAN = {"serial": {"header": 8, "spread": 40, "close": 30, "consolidation": 12, "resume": 8},
         "mpi": {"spread": 10, "close": 10}}
 
 
@@ -730,6 +736,8 @@ def positions(ref: Reference, phase: str, n: int | None = None) -> list[int]:
         chosen = header_positions(ref, n)
     elif phase == "close":
         chosen = close_positions(ref, n) if ref.job.backend == "serial" else spread(close_start(ref), t - 4, n)
+    elif phase == "consolidation":  # serial: the close before its last 30 writes (the segments' removal)
+        chosen = consolidation_positions(ref, n)
     else:
         chosen = spread(ref.header_end + 2, t - 30 if ref.job.backend == "serial" else t - 15, n)
     return sorted({ref.trace.nearest_aimable(p) for p in chosen})

@@ -6,7 +6,8 @@ after every batch, so the write sequence is the same in every serial run) is kil
 file-modifying system call (tests/crashkit.py says how), for
 
 * serial: the creation of the results file (the first writes), 40 positions
-  spread over the run, **every one of the last 30 writes** (the close), and a
+  spread over the run, **every one of the last 30 writes** (the close's removal of the
+  segments), 12 spread over the consolidation before them and the publishing rename, and a
   kill of ``resume`` itself at 8 positions (4 spread, its last 4);
 * ``mpiexec -n 3``: 10 positions spread over the run and 10 spread over the close (from the last
   segment's publish to the end), the writer thread making every write (the close's too).
@@ -159,6 +160,20 @@ def test_serial_kill_at_every_write_of_the_close(serial_ref, folders):
     trials = kill_runs(serial_ref, folders, positions, "close")
     check("serial close", trials)
     assert all(t.all_executed for t in trials[-15:]), "the last writes come after every run finished"
+
+
+def test_serial_kill_in_the_consolidation(serial_ref, folders):
+    """The close before its last 30 writes (which only remove segments): the consolidated file being
+    completed, its fsync, and the rename that publishes it."""
+    positions = ck.positions(serial_ref, "consolidation")
+    t, start = len(serial_ref.trace), ck.close_start(serial_ref)
+    assert len(positions) >= 12 and all(start <= p <= t - 30 for p in positions)
+    calls = [serial_ref.trace.at(p) for p in positions]
+    assert any(c.name.startswith("rename") and c.target.endswith("out.h5") for c in calls)
+    assert any(c.name == "pwrite64" for c in calls) and any(c.name == "fsync" for c in calls)
+    trials = kill_runs(serial_ref, folders, positions, "consolidation")
+    check("serial consolidation", trials)
+    assert all(t.all_executed for t in trials), "the consolidation comes after every run finished"
 
 
 def test_serial_kill_resume_itself(serial_ref, folders):

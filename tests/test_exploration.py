@@ -45,6 +45,25 @@ def test_column_slice_equals_slice_of_full_column(lengths, data):
     assert np.array_equal(z.column("v", a, b), (np.arange(n) * 2.5)[a:b])
 
 
+
+@settings(max_examples=150, deadline=None)
+@given(axis_lengths, st.data())
+def test_column_slices_match_itertools_product(lengths, data):
+    """Any slice of any column is that slice of the product, whichever way it is computed
+    (a slice longer than a column's repeating pattern tiles it, a shorter one does not)."""
+    axes = _grid(lengths)
+    axes["word"] = np.array(["a", "bb", "ccc"][:data.draw(st.integers(1, 3))])
+    axes["vec"] = np.arange(2 * data.draw(st.integers(1, 3)), dtype=float).reshape(-1, 2)
+    ex = cartesian_product(axes)
+    rows = list(itertools.product(*(list(v) for v in axes.values())))
+    a = data.draw(st.integers(0, len(ex)))
+    b = data.draw(st.integers(a, len(ex) + 3))
+    for k, name in enumerate(axes):
+        got = ex.column(name, a, b)
+        want = [row[k] for row in rows[a:b]]
+        assert got.dtype == axes[name].dtype and len(got) == len(want)
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
 def test_first_name_varies_slowest():
     ex = cartesian_product({"a": [1, 2], "b": [10, 20, 30]})
     assert ex.column("a").tolist() == [1, 1, 1, 2, 2, 2]

@@ -124,6 +124,62 @@ def test_segments_hold_grids_and_consolidation_copies_whole_chunks(tmp_path, cop
     assert copies[0] == len(whole) == 6
 
 
+
+@pytest.fixture
+def encoded(monkeypatch):
+    """The runs of each chunk the writer encoded in threads (chunk_codecs), in the order stored."""
+    from hpcpet.storage import chunk_codecs
+
+    got = []
+    real = chunk_codecs.encode_chunks
+
+    def spy(encode, blocks):
+        def seen():
+            for b in blocks:
+                got.append(b)
+                yield b
+        return real(encode, seen())
+    monkeypatch.setattr(chunk_codecs, "encode_chunks", spy)
+    return got
+
+
+@pytest.mark.parametrize("spec", ["zstd", "gzip:4"])
+def test_whole_chunks_are_encoded_in_threads_and_the_rest_by_hdf5(tmp_path, encoded, spec):
+    path = str(tmp_path / "t.h5")
+    n = 600  # chunks of 128 runs
+    w = _writer(path, n, spec=spec)
+    w.write(_batch(0, 300, skip={200}))  # two segments: chunk 2 (256..383) is cut at 300
+    w.write(_batch(300, 600, fail={400}))  # chunk 4 (512..599) is partial in the grid's extent
+    w.close()
+    _check(path, n, fail={400}, skip={200}, spec=spec)
+    # encoded: chunks 0, 1 and 3, the rows of runs without a value or failed included (a segment
+    # keeps a row for every run of its batches; ``present`` and the status decide at consolidation)
+    rows = np.stack([value(i) for i in range(n)])
+    assert len(encoded) == 3
+    for e, a in zip(encoded, (0, 128, 384)):
+        keep = [k for k in range(128) if a + k != 200]
+        assert np.array_equal(e[keep], rows[a:a + 128][keep])
+
+
+def test_the_file_is_the_same_without_the_threaded_encoder(tmp_path, monkeypatch):
+    from hpcpet.storage import chunk_codecs
+
+    paths = []
+    for threaded in (True, False):
+        if not threaded:
+            monkeypatch.setattr(chunk_codecs, "encoder", lambda compression: None)
+        path = str(tmp_path / f"{threaded}.h5")
+        w = _writer(path, 700)
+        for lo, hi in [(0, 256), (500, 700), (256, 500)]:
+            w.write(_batch(lo, hi, fail={3}, skip={260}))
+        w.close()
+        _check(path, 700, fail={3}, skip={260})
+        paths.append(path)
+    with h5py.File(paths[0], "r") as a, h5py.File(paths[1], "r") as b:
+        x, y = a["results/v/data"], b["results/v/data"]
+        assert x.chunks == y.chunks and x._filters == y._filters
+        assert np.array_equal(x[()].view(np.uint8), y[()].view(np.uint8))
+
 def test_batches_out_of_order_failed_and_missing_rows(tmp_path, copies):
     path = str(tmp_path / "o.h5")
     n = 640

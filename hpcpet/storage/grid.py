@@ -11,7 +11,10 @@ consolidation a chunk is moved byte for byte (``read_direct_chunk`` /
 ``write_direct_chunk``) from the source that holds every one of its runs;
 only the chunks whose runs are spread over several sources (a batch
 boundary inside a chunk) are decompressed and written again. The
-results file's own column is a source of the same kind (resume).
+results file's own column is a source of the same kind (resume). A
+segment's whole chunks are encoded in threads (:mod:`.chunk_codecs`, for
+zstd and gzip) and stored with ``write_direct_chunk``; its other rows go
+through h5py.
 
 Invariants:
 
@@ -73,8 +76,43 @@ def write_grid(g: h5py.Group, data: np.ndarray, grid: Grid, fill) -> None:
     rows = int(index.max()) + 1
     ds = g.create_dataset(GRID, (rows,) + shape, data.dtype, chunks=(min(grid.chunk_rows, rows),) + shape,
                           fillvalue=fill, **grid.compression)
+    rest = _write_whole_chunks(ds, data, index, grid.compression)
+    if rest is not None:
+        data, index = data[rest], index[rest]
     for a, b, where in places(*plan_runs(index)):  # in run order: a chunk split over two spans is still in the cache
         ds[a:b] = data[where]
+
+
+def _write_whole_chunks(ds: h5py.Dataset, data: np.ndarray, index: np.ndarray, compression: dict) -> np.ndarray | None:
+    """Encode and store every chunk of ``ds`` that ``data`` fills whole; return the rows left to write
+    (positions in ``data``), or None if no chunk was stored this way (see :mod:`.chunk_codecs`).
+
+    A chunk is whole when the rows hold each of its runs once and it lies inside the extent.
+    """
+    from .chunk_codecs import encode_chunks, encoder
+    from .rows import plan_runs
+
+    c = ds.chunks[0]
+    encode = encoder(compression)
+    if encode is None or len(index) < c:
+        return None
+    order, _ = plan_runs(index)  # None: the rows are in run order already
+    runs = index if order is None else index[order]
+    if (np.diff(runs) <= 0).any():  # a run twice: leave it to the plain path
+        return None
+    heads = np.flatnonzero(runs % c == 0)
+    heads = heads[heads + c <= len(runs)]
+    heads = heads[(runs[heads + c - 1] == runs[heads] + c - 1) & (runs[heads] + c <= len(ds))]
+    if not len(heads):
+        return None
+    tail = (0,) * (ds.ndim - 1)
+    # rows in run order are encoded from views of ``data``; others are gathered chunk by chunk
+    blocks = (data[h:h + c] if order is None else data[order[h:h + c]] for h in heads.tolist())
+    for h, chunk in zip(heads.tolist(), encode_chunks(encode, blocks)):
+        ds.id.write_direct_chunk((int(runs[h]),) + tail, chunk)
+    done = np.zeros(len(runs), bool)
+    done[(heads[:, None] + np.arange(c)).ravel()] = True
+    return np.flatnonzero(~done) if order is None else np.sort(order[~done])
 
 
 def read_grid(g: h5py.Group, runs: np.ndarray | None = None) -> np.ndarray:

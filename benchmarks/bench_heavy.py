@@ -13,7 +13,8 @@ output inside the timing cost hpcpet ~0.15 s the floor never paid):
 - hpcpet serial, pool (2) and `mpiexec -n 3`, for 4,000 x 100 kB and 400 x 1 MB;
 - `--compression zstd` on a relaxing voltage trace (file size and throughput), serial, pool and
   `mpiexec -n 3` (the uncompressed trace, serial, for the file size it is compared with);
-- the writer's own ceiling: pre-made batches fed to the Writer, no workers;
+- the writer's own ceiling: pre-made batches fed to the Writer, no workers (random arrays, and
+  the voltage trace under zstd);
 - the same arrays from runs that first compute for 1 ms each (a spin loop, as a simulation
   would), serial, pool and `mpiexec -n 3`: whether the parallel backends gain from their
   workers while rank 0 stores 400 MB (with free runs there is nothing to gain, only the data
@@ -56,15 +57,26 @@ import hpcpet
 from hpcpet.batch import DONE, BatchResult
 from hpcpet.columns import Column
 from hpcpet.storage.writer import Writer
-n, kb, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+n, kb, path, spec = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 traj = hpcpet.Trajectory(); traj.add_parameter("i", 0); traj.explore({"i": list(range(n))}); traj.freeze()
 base = np.random.default_rng(0).random(kb * 128)
+
+
+def rows(s, e):
+    if spec == "none":
+        return base + np.arange(s, e)[:, None]
+    v = np.full((e - s, kb * 128), -65.0)  # the voltage trace of heavy_experiment.py
+    k = min(kb * 128, 2000)
+    v[:, :k] = -65.0 + 30.0 * np.exp(-np.arange(k) / (20.0 + np.arange(s, e)[:, None] % 50))
+    return v
+
+
 batch = 50 if kb <= 100 else 5
 batches = [BatchResult(s, min(n, s + batch), np.full(min(n, s + batch) - s, DONE, np.uint8),
-                       {"v": Column("fixed", base + np.arange(s, min(n, s + batch))[:, None])}, {}, {}, 0.0)
+                       {"v": Column("fixed", rows(s, min(n, s + batch)))}, {}, {}, 0.0)
            for s in range(0, n, batch)]
 t0 = time.perf_counter()
-w = Writer.create(path, traj, overwrite=True)
+w = Writer.create(path, traj, overwrite=True, metadata={"compression": spec})
 for b in batches:
     w.write(b)
 w.close()
@@ -95,8 +107,8 @@ def commands(n, kb, tmp):
     env = {"HPCPET_HEAVY_N": str(n), "HPCPET_HEAVY_KB": str(kb)}
     out = []
 
-    def script(code, path):
-        return lambda: float(subprocess.run([PY, "-c", code, str(n), str(kb), path], capture_output=True,
+    def script(code, path, *extra):
+        return lambda: float(subprocess.run([PY, "-c", code, str(n), str(kb), path, *extra], capture_output=True,
                                             text=True, check=True).stdout.strip().splitlines()[-1])
 
     def hpcpet(prefix, extra, path, trace, work=0):
@@ -116,7 +128,10 @@ def commands(n, kb, tmp):
         return whole
     out.append(("floor as a whole command (python, numpy, h5py start-up included)", floor, p, "floor"))
     p = os.path.join(tmp, "ceiling.h5")
-    out.append(("hpcpet Writer alone (pre-made batches, in process)", script(CEILING, p), p, "ceiling"))
+    out.append(("hpcpet Writer alone (pre-made batches, in process)", script(CEILING, p, "none"), p, "ceiling"))
+    p = os.path.join(tmp, "ceiling-zstd.h5")
+    out.append(("hpcpet Writer alone, voltage trace, --compression zstd", script(CEILING, p, "zstd"), p,
+                "ceiling"))
     for label, prefix, extra in (("serial", (), ("--backend", "serial")),
                                  ("pool 2", (), ("--backend", "pool", "--ncores", "2")),
                                  ("mpiexec -n 3", mpiexec, ())):

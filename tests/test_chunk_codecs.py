@@ -109,3 +109,12 @@ def test_an_error_in_a_thread_reaches_the_caller():
         return b""
     with pytest.raises(ValueError, match="chunk 7"):
         list(chunk_codecs.encode_chunks(boom, [np.full(2, k) for k in range(20)]))
+
+
+def test_encode_threads_setting(monkeypatch):
+    monkeypatch.setenv("HPCPET_ENCODE_THREADS", "0")  # h5py compresses as it writes
+    assert chunk_codecs.threads() == 0 and chunk_codecs.encoder(parse("zstd")) is None
+    monkeypatch.setenv("HPCPET_ENCODE_THREADS", "6")
+    assert chunk_codecs.threads() == 6 and chunk_codecs.encoder(parse("gzip")) is not None
+    monkeypatch.setenv("HPCPET_ENCODE_THREADS", "many")  # not a number: the default
+    assert 1 <= chunk_codecs.threads() <= chunk_codecs.MAX_THREADS

@@ -14,7 +14,8 @@ Invariants:
   ``zstandard`` package) and ``gzip`` (byte shuffle, then deflate, encoded
   with ``zlib``). A chunk it makes decodes, through the dataset's own
   filters, to the rows it was given; any other pipeline (lzf, blosc), or
-  zstd without ``zstandard`` installed, gets None and is written by h5py.
+  zstd without ``zstandard`` installed, or ``HPCPET_ENCODE_THREADS=0``,
+  gets None and is written by h5py.
 - :func:`encode_chunks` yields the encoded chunks in the order of the
   blocks it was given, holding at most :data:`WINDOW` chunks per thread
   at a time.
@@ -50,6 +51,8 @@ def encoder(compression: dict) -> Encoder | None:
     """
     name = compression.get("compression")
     keys = set(compression)
+    if threads() == 0:
+        return None
     if name == ZSTD_FILTER and keys == {"compression", "compression_opts"}:
         opts = tuple(compression["compression_opts"] or ())
         if len(opts) != 1:
@@ -89,7 +92,11 @@ def _contiguous(block: np.ndarray) -> np.ndarray:
 
 
 def threads() -> int:
-    """How many threads encode chunks: the cores this process may use, at most :data:`MAX_THREADS`."""
+    """How many threads encode chunks: ``HPCPET_ENCODE_THREADS`` if it is a number (0: none, h5py
+    compresses as it writes), else the cores this process may use, at most :data:`MAX_THREADS`."""
+    value = os.environ.get("HPCPET_ENCODE_THREADS", "").strip()
+    if value.isdigit():
+        return int(value)
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -100,7 +107,7 @@ def threads() -> int:
 def encode_chunks(encode: Encoder, blocks: Iterable[np.ndarray]) -> Iterator[bytes]:
     """``encode(block)`` for each of ``blocks``, in their order, computed in :func:`threads` threads."""
     n = threads()
-    if n == 1:
+    if n <= 1:
         for block in blocks:
             yield encode(block)
         return

@@ -68,7 +68,7 @@ def encoder(compression: dict) -> Encoder | None:
             ctx = getattr(local, "ctx", None)
             if ctx is None:  # a compressor is not thread-safe: one per thread
                 ctx = local.ctx = zstandard.ZstdCompressor(level=level)
-            return ctx.compress(memoryview(_contiguous(block)).cast("B"))
+            return ctx.compress(_contiguous(block).view(np.uint8).reshape(-1))
         return zstd
     if name == "gzip" and keys == {"compression", "compression_opts", "shuffle"} and compression["shuffle"]:
         level = int(compression["compression_opts"])

@@ -57,7 +57,9 @@ import hpcpet
 from hpcpet.batch import DONE, BatchResult
 from hpcpet.columns import Column
 from hpcpet.storage.writer import Writer
-n, kb, path, spec = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+n, kb, path, spec, here = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+sys.path.insert(0, here)
+from heavy_experiment import trace
 traj = hpcpet.Trajectory(); traj.add_parameter("i", 0); traj.explore({"i": list(range(n))}); traj.freeze()
 base = np.random.default_rng(0).random(kb * 128)
 
@@ -65,10 +67,7 @@ base = np.random.default_rng(0).random(kb * 128)
 def rows(s, e):
     if spec == "none":
         return base + np.arange(s, e)[:, None]
-    v = np.full((e - s, kb * 128), -65.0)  # the voltage trace of heavy_experiment.py
-    k = min(kb * 128, 2000)
-    v[:, :k] = -65.0 + 30.0 * np.exp(-np.arange(k) / (20.0 + np.arange(s, e)[:, None] % 50))
-    return v
+    return np.stack([trace(i, kb) for i in range(s, e)])  # the runs' voltage trace
 
 
 batch = 50 if kb <= 100 else 5
@@ -128,9 +127,9 @@ def commands(n, kb, tmp):
         return whole
     out.append(("floor as a whole command (python, numpy, h5py start-up included)", floor, p, "floor"))
     p = os.path.join(tmp, "ceiling.h5")
-    out.append(("hpcpet Writer alone (pre-made batches, in process)", script(CEILING, p, "none"), p, "ceiling"))
+    out.append(("hpcpet Writer alone (pre-made batches, in process)", script(CEILING, p, "none", HERE), p, "ceiling"))
     p = os.path.join(tmp, "ceiling-zstd.h5")
-    out.append(("hpcpet Writer alone, voltage trace, --compression zstd", script(CEILING, p, "zstd"), p,
+    out.append(("hpcpet Writer alone, voltage trace, --compression zstd", script(CEILING, p, "zstd", HERE), p,
                 "ceiling"))
     for label, prefix, extra in (("serial", (), ("--backend", "serial")),
                                  ("pool 2", (), ("--backend", "pool", "--ncores", "2")),

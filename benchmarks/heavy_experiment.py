@@ -23,18 +23,20 @@ def build(traj):
     traj.explore({"i": list(range(N))})
 
 
+def trace(i: int, kb: int = KB) -> np.ndarray:
+    """Run ``i``'s membrane voltage: relaxes to rest (-65 mV) within its first 2,000 samples."""
+    v = np.full(kb * 128, -65.0)
+    k = min(len(v), 2000)
+    v[:k] = -65.0 + 30.0 * np.exp(-np.arange(k) / (20.0 + i % 50))
+    return v
+
+
 def run(traj):
     if WORK:
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < WORK:
             pass
-    if TRACE:
-        v = np.full(KB * 128, -65.0)
-        k = min(len(v), 2000)
-        v[:k] = -65.0 + 30.0 * np.exp(-np.arange(k) / (20.0 + traj.i % 50))
-    else:
-        v = _BASE + traj.i
-    traj.add_result("v", v)
+    traj.add_result("v", trace(traj.i) if TRACE else _BASE + traj.i)
 
 
 if __name__ == "__main__":

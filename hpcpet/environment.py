@@ -488,12 +488,11 @@ class Environment:
                 closed = sink is not None and sink.finished  # by the writer thread
                 if closed and sink.close_error is not None:
                     raise sink.close_error
-                if writer is None or closed:
-                    pass
-                elif write_error is None:
-                    writer.close()
-                else:
-                    _close_after_write_error(writer)
+                if writer is not None and not closed:
+                    if write_error is None:
+                        writer.close()
+                    else:
+                        _close_after_write_error(writer)
         if late_error is not None:
             raise late_error
         if write_error is not None:

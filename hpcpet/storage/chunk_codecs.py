@@ -22,6 +22,7 @@ Invariants:
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import zlib
@@ -39,9 +40,6 @@ WINDOW = 4
 
 Encoder = Callable[[np.ndarray], bytes]
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
 
 def encoder(compression: dict) -> Encoder | None:
     """The function that encodes one chunk (a C-contiguous block) as ``compression`` stores it, or None.
@@ -49,10 +47,10 @@ def encoder(compression: dict) -> Encoder | None:
     ``compression``: the ``create_dataset`` keywords of
     :func:`hpcpet.storage.compression.parse`.
     """
-    name = compression.get("compression")
-    keys = set(compression)
     if threads() == 0:
         return None
+    name = compression.get("compression")
+    keys = set(compression)
     if name == ZSTD_FILTER and keys == {"compression", "compression_opts"}:
         opts = tuple(compression["compression_opts"] or ())
         if len(opts) != 1:
@@ -121,9 +119,7 @@ def encode_chunks(encode: Encoder, blocks: Iterable[np.ndarray]) -> Iterator[byt
         yield future.result()
 
 
+@functools.cache
 def _executor(n: int) -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(n, thread_name_prefix="hpcpet-encode")
-        return _pool
+    """The pool of ``n`` encoding threads (made once per size; only the writer thread asks)."""
+    return ThreadPoolExecutor(n, thread_name_prefix="hpcpet-encode")
